@@ -1,0 +1,206 @@
+"""The organisation config: one YAML file that describes a dental group.
+
+It names connections, locations and sync settings, and only the *names* of the environment
+variables that hold secrets, never the secrets themselves. Strings may use ``${VAR}`` or
+``${VAR:-default}`` so one file serves a laptop, CI and production.
+
+Validation errors name the field path and say what to change, e.g.
+``connections[1].customer_key_env: must name an environment variable (UPPER_SNAKE_CASE)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+Identifier = Annotated[str, Field(pattern=_ID.pattern, description="lower_snake_case id")]
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used, with one line per problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as 'America/New_York'"
+        ) from None
+    return value
+
+
+def _check_env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(
+            f"{value!r} must name an environment variable (UPPER_SNAKE_CASE), not hold the secret"
+        )
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_check_timezone)]
+EnvName = Annotated[str, AfterValidator(_check_env_name)]
+
+
+class OpenDentalConnection(_Strict):
+    """One Open Dental database (an office), reached through the Open Dental REST API."""
+
+    id: Identifier
+    vendor: Literal["opendental"]
+    base_url: str = Field(description="API root including /api/v1")
+    developer_key_env: EnvName
+    customer_key_env: EnvName
+    timezone: TimeZone = Field(
+        description="The office's IANA time zone; Open Dental sends local times"
+    )
+    # 1 request/second is Open Dental's documented limit for developers with any write permission
+    # (ReadAll-only keys: 1 per 5 s). The local API Service is not throttled.
+    requests_per_second: float = Field(default=1.0, gt=0)
+    # 100 is the remote API's hard maximum per page (the local API allows 1000).
+    page_size: int = Field(default=100, ge=1, le=1000)
+    # Re-read this far behind the last cursor so late commits and cursor ties are never lost.
+    overlap_minutes: int = Field(default=10, ge=0)
+    # Payments can only be filtered by entry date, so the overlap for them is in days.
+    payments_overlap_days: int = Field(default=2, ge=0)
+    # Rows buffered before a batch is written and checkpointed.
+    batch_rows: int = Field(default=5000, ge=1)
+    connect_timeout_s: float = Field(default=10, gt=0)
+    read_timeout_s: float = Field(default=70, gt=0)  # the API's own limit is 60 s (504)
+    max_attempts: int = Field(default=6, ge=1)
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must start with http:// or https://")
+        return value.rstrip("/")
+
+
+Connection = Annotated[OpenDentalConnection, Field(discriminator="vendor")]
+
+
+class Location(_Strict):
+    """A practice location of the group, served by one connection."""
+
+    id: Identifier
+    name: str
+    connection: Identifier
+    # For Open Dental offices that use clinics: the ClinicNum of this location (0 = no clinics).
+    clinic_num: int = Field(default=0, ge=0)
+
+
+class SyncSettings(_Strict):
+    incremental_cron: str = "0 * * * *"
+    full_cron: str = "0 3 * * *"
+    schedule_timezone: TimeZone = "UTC"
+
+
+class Organisation(_Strict):
+    id: Identifier
+    name: str
+    connections: list[Connection] = Field(min_length=1)
+    locations: list[Location] = Field(default_factory=list)
+    sync: SyncSettings = SyncSettings()
+
+    @model_validator(mode="after")
+    def _references(self) -> Organisation:
+        problems = []
+        connection_ids = [c.id for c in self.connections]
+        for kind, ids in (
+            ("connections", connection_ids),
+            ("locations", [x.id for x in self.locations]),
+        ):
+            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            if dupes:
+                problems.append(f"{kind}: duplicate id(s) {dupes}; every id must be unique")
+        for i, location in enumerate(self.locations):
+            if location.connection not in connection_ids:
+                problems.append(
+                    f"locations[{i}].connection: {location.connection!r} is not a connection id "
+                    f"(known: {connection_ids})"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def connection(self, connection_id: str) -> OpenDentalConnection:
+        for connection in self.connections:
+            if connection.id == connection_id:
+                return connection
+        raise KeyError(f"no connection {connection_id!r} in organisation {self.id!r}")
+
+
+def load_organisation(path: Path | str) -> Organisation:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    try:
+        return Organisation.model_validate(_interpolate(raw, path))
+    except ValidationError as error:
+        raise ConfigError(_describe(path, error)) from None
+
+
+def secret(env_name: str, *, purpose: str) -> str:
+    """Read a secret by the env var name the config gives; the error never shows a value."""
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigError(f"environment variable {env_name} is not set (needed for {purpose})")
+    return value
+
+
+def _interpolate(value, path: Path):
+    if isinstance(value, dict):
+        return {k: _interpolate(v, path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path) for v in value]
+    if isinstance(value, str):
+
+        def replace(match: re.Match) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{path}: ${{{name}}} is used but the variable is not set")
+
+        return _INTERPOLATION.sub(replace, value)
+    return value
+
+
+def _describe(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: {error.error_count()} problem(s) in the organisation config:"]
+    for item in error.errors():
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"]).lstrip(
+            "."
+        )
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field: remove it or check its spelling"
+        lines.append(f"  - {where or '(top level)'}: {message}")
+    return "\n".join(lines)
