@@ -54,8 +54,10 @@ def _check_timezone(value: str) -> str:
 
 def _check_env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
+        # Never echo the value: someone may have pasted the secret itself here.
         raise ValueError(
-            f"{value!r} must name an environment variable (UPPER_SNAKE_CASE), not hold the secret"
+            "must be the NAME of an environment variable (UPPER_SNAKE_CASE) that holds the "
+            "secret, not the secret itself"
         )
     return value
 
@@ -99,6 +101,7 @@ class OpenDentalConnection(_Strict):
 
 
 Connection = Annotated[OpenDentalConnection, Field(discriminator="vendor")]
+VENDORS = {"opendental"}
 
 
 class Location(_Strict):
@@ -196,9 +199,9 @@ def _interpolate(value, path: Path):
 def _describe(path: Path, error: ValidationError) -> str:
     lines = [f"{path}: {error.error_count()} problem(s) in the organisation config:"]
     for item in error.errors():
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"]).lstrip(
-            "."
-        )
+        # Drop the vendor tag pydantic adds after the list index of a tagged union.
+        loc = [p for i, p in enumerate(item["loc"]) if not (i and p in VENDORS)]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field: remove it or check its spelling"

@@ -1,0 +1,26 @@
+"""Where things live. Each location can be moved with an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+
+def _path(env: str, default: Path) -> Path:
+    value = os.environ.get(env)
+    return Path(value).resolve() if value else default
+
+
+def config_path() -> Path:
+    return _path("CHAIRSIDE_CONFIG", REPO_ROOT / "config" / "demo_org.yaml")
+
+
+def landing_root() -> Path:
+    return _path("CHAIRSIDE_LANDING", REPO_ROOT / "var" / "landing")
+
+
+def warehouse_path() -> Path:
+    return _path("CHAIRSIDE_WAREHOUSE", REPO_ROOT / "var" / "warehouse" / "chairside.duckdb")

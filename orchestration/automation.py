@@ -1,0 +1,89 @@
+"""Jobs, schedules and sensors that ops see and toggle in the UI."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from extract.opendental.streams import STREAMS
+from orchestration.extract_assets import GROUP, landing_key
+
+SYNC_JOB = "opendental_sync"
+
+
+def sync_run_config(mode: str) -> dict:
+    ops = {"__".join(landing_key(entity).path): {"config": {"mode": mode}} for entity in STREAMS}
+    return {"ops": ops}
+
+
+def build_sync_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        SYNC_JOB,
+        selection=dg.AssetSelection.groups(GROUP),
+        partitions_def=partitions,
+        description="Extract every Open Dental entity of one office (one partition per office).",
+        config=sync_run_config("incremental"),
+    )
+
+
+def build_sync_schedules(
+    job: dg.UnresolvedAssetJobDefinition,
+    connection_ids: list[str],
+    *,
+    incremental_cron: str,
+    full_cron: str,
+    timezone: str,
+) -> list[dg.ScheduleDefinition]:
+    """One run per office per tick, so one failing office never holds up the others.
+
+    Both start stopped: turning a schedule on starts traffic to vendor APIs, which ops decide.
+    """
+
+    def make(name: str, cron: str, mode: str, description: str) -> dg.ScheduleDefinition:
+        @dg.schedule(
+            name=name,
+            job=job,
+            cron_schedule=cron,
+            execution_timezone=timezone,
+            description=description,
+            default_status=dg.DefaultScheduleStatus.STOPPED,
+        )
+        def _schedule(context: dg.ScheduleEvaluationContext):
+            tick = context.scheduled_execution_time.isoformat()
+            for connection_id in connection_ids:
+                yield dg.RunRequest(
+                    run_key=f"{name}:{connection_id}:{tick}",
+                    partition_key=connection_id,
+                    run_config=sync_run_config(mode),
+                    tags={"chairside/sync_mode": mode},
+                )
+
+        return _schedule
+
+    return [
+        make(
+            "hourly_incremental_sync",
+            incremental_cron,
+            "incremental",
+            "Changes since each office's cursor, with an overlap window.",
+        ),
+        make(
+            "daily_full_sync",
+            full_cron,
+            "full",
+            "Re-read everything: catches edits no change filter exposes (old payments, "
+            "paysplits, adjustments) and resets cursors.",
+        ),
+    ]
+
+
+def build_transform_sensor(
+    dbt_assets: dg.AssetsDefinition,
+) -> dg.AutomationConditionSensorDefinition:
+    # Runs dbt after syncs land; it calls no vendor API, so it starts switched on.
+    return dg.AutomationConditionSensorDefinition(
+        "transform_after_sync",
+        target=dg.AssetSelection.assets(dbt_assets),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Rebuilds the dbt models once new data has landed and no sync is running.",
+    )
