@@ -1,0 +1,82 @@
+"""Shared fixtures: a seeded world served by the Open Dental simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from chairside.config import Organisation
+from simulators.generate import generate_world
+from simulators.opendental.app import OpenDentalSimSettings, create_app
+from simulators.server import serve_in_thread
+from simulators.world import World, WorldSpec
+
+DEVELOPER_KEY = "test-developer-key"
+
+
+@dataclass
+class OpenDental:
+    world: World
+    app: object
+    url: str  # server root, e.g. http://127.0.0.1:PORT
+
+    @property
+    def faults(self):
+        return self.app.state.faults
+
+    @property
+    def stats(self):
+        return self.app.state.stats
+
+
+@pytest.fixture
+def world() -> World:
+    return generate_world(WorldSpec(seed=11, n_persons=150))
+
+
+@pytest.fixture
+def opendental(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenDental]:
+    app = create_app(
+        world, OpenDentalSimSettings(developer_key=DEVELOPER_KEY, requests_per_second=None)
+    )
+    monkeypatch.setenv("OD_DEVELOPER_KEY", DEVELOPER_KEY)
+    for office in world.spec.offices:
+        monkeypatch.setenv(f"OD_{office.key.upper()}_CUSTOMER_KEY", office.customer_key)
+    with serve_in_thread(app) as server:
+        yield OpenDental(world, app, server.url)
+
+
+def organisation_for(od: OpenDental, **connection_settings) -> Organisation:
+    """An organisation with one Open Dental connection per simulated office."""
+    settings = {
+        "requests_per_second": 500.0,
+        "batch_rows": 150,  # small batches, so every sync spans several checkpoints
+        "read_timeout_s": 5.0,
+        **connection_settings,
+    }
+    return Organisation.model_validate(
+        {
+            "id": "test_group",
+            "name": "Test Group",
+            "connections": [
+                {
+                    "id": office.key,
+                    "vendor": "opendental",
+                    "base_url": f"{od.url}/api/v1",
+                    "developer_key_env": "OD_DEVELOPER_KEY",
+                    "customer_key_env": f"OD_{office.key.upper()}_CUSTOMER_KEY",
+                    "timezone": office.timezone,
+                    **settings,
+                }
+                for office in od.world.spec.offices
+            ],
+        }
+    )
+
+
+@pytest.fixture
+def landing_root(tmp_path: Path) -> Path:
+    return tmp_path / "landing"
