@@ -156,7 +156,7 @@ class ApiClient:
 
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
-            initial=self.retry.initial_backoff_s, max=self.retry.max_backoff_s
+            multiplier=self.retry.initial_backoff_s, max=self.retry.max_backoff_s
         )(state)
         error = state.outcome.exception() if state.outcome else None
         asked = getattr(error, "retry_after", None)

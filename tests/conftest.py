@@ -42,11 +42,15 @@ def opendental(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenDe
     app = create_app(
         world, OpenDentalSimSettings(developer_key=DEVELOPER_KEY, requests_per_second=None)
     )
+    set_credentials(world, monkeypatch)
+    with serve_in_thread(app) as server:
+        yield OpenDental(world, app, server.url)
+
+
+def set_credentials(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OD_DEVELOPER_KEY", DEVELOPER_KEY)
     for office in world.spec.offices:
         monkeypatch.setenv(f"OD_{office.key.upper()}_CUSTOMER_KEY", office.customer_key)
-    with serve_in_thread(app) as server:
-        yield OpenDental(world, app, server.url)
 
 
 def organisation_for(od: OpenDental, **connection_settings) -> Organisation:
