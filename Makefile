@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install demo test lint format ui dbt-docs bench clean
 

@@ -51,7 +51,7 @@ def _compare(con: duckdb.DuckDBPyConnection, truth_dir: Path, entity: str) -> Ta
         truth = truth.filter(~pl.col("IsHidden"))  # the API lists only visible clinics
     truth = truth.rename({c: snake(c) for c in truth.columns}).rename({"office": "connection_id"})
     columns = truth.columns
-    staging = con.execute(f"select {', '.join(columns)} from staging.stg_opendental__{entity}").pl()
+    staging = con.sql(f"select {', '.join(columns)} from staging.stg_opendental__{entity}").pl()
     diff = TableDiff(entity, truth.height, staging.height)
     both = truth.join(staging, on=["connection_id", key], how="inner", suffix="__stg")
     diff.extra = staging.height - both.height

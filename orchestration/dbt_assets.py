@@ -5,9 +5,8 @@ DuckDB allows one writing process, and extraction never needs the lock because i
 Parquet to the landing zone.
 """
 
-from __future__ import annotations
-
 import os
+import subprocess
 from functools import cache
 from typing import Any
 
@@ -15,6 +14,10 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from chairside import paths
+from extract.landing import Landing
+from extract.opendental.connector import VENDOR
+from extract.opendental.streams import STREAMS
+from orchestration.resources import dbt_executable
 
 WAREHOUSE_POOL = "duckdb_writer"
 
@@ -22,10 +25,13 @@ WAREHOUSE_POOL = "duckdb_writer"
 @cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
-    project.prepare_if_dev()
-    if not project.manifest_path.exists():
-        # Outside `dagster dev` nothing parses the project for us (tests, CI, the demo).
-        project.preparer.prepare(project)
+    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
+        # `dagster dev` re-parses on every load; elsewhere (tests, CI, the demo) parse once.
+        subprocess.run(
+            [dbt_executable(), "parse", "--quiet", "--project-dir", str(paths.DBT_PROJECT_DIR),
+             "--profiles-dir", str(paths.DBT_PROJECT_DIR)],
+            check=True,
+        )  # fmt: skip
     return project
 
 
@@ -55,6 +61,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         os.environ.setdefault("CHAIRSIDE_LANDING", str(paths.landing_root()))
         os.environ.setdefault("CHAIRSIDE_WAREHOUSE", str(paths.warehouse_path()))
         paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
+        landing = Landing(paths.landing_root())
+        for entity in STREAMS:  # schema files, so sources read even before a first sync
+            landing.ensure_entity(VENDOR, entity)
         yield from dbt.cli(["build"], context=context).stream()
 
     return chairside_dbt

@@ -1,7 +1,6 @@
 """One asset per extracted entity, partitioned by connection so each office syncs on its own:
+# No `from __future__ import annotations` here: Dagster reads the real types of asset parameters.
 a failing office fails only its own partition, and ops can run one office alone."""
-
-from __future__ import annotations
 
 from typing import Literal
 

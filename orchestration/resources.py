@@ -4,6 +4,7 @@ secrets are read at run time from the variables the organisation config names.""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -28,6 +29,12 @@ def _env_or_default(name: str, default: Path) -> str | dg.EnvVar:
     return dg.EnvVar(name) if os.environ.get(name) else str(default)
 
 
+def dbt_executable() -> str:
+    # The dbt installed beside this Python, even when the venv is not on PATH (tests, CI).
+    beside = Path(sys.executable).parent / "dbt"
+    return str(beside) if beside.exists() else "dbt"
+
+
 def build_resources() -> dict:
     return {
         "chairside": ChairsideResource(
@@ -35,6 +42,8 @@ def build_resources() -> dict:
             landing_root=_env_or_default("CHAIRSIDE_LANDING", paths.landing_root()),
         ),
         "dbt": DbtCliResource(
-            project_dir=str(paths.DBT_PROJECT_DIR), profiles_dir=str(paths.DBT_PROJECT_DIR)
+            project_dir=str(paths.DBT_PROJECT_DIR),
+            profiles_dir=str(paths.DBT_PROJECT_DIR),
+            dbt_executable=dbt_executable(),
         ),
     }

@@ -1,0 +1,52 @@
+-- Open Dental definitions: the latest version of every record, parsed from the raw API JSON.
+-- Grain: one row per (connection_id, def_num). Latest = the newest extraction (the entity has no change stamp).
+
+{#- The API fields in API order with their wire type. Each becomes a column named by the
+    mechanical snake_case rule (DefNum -> def_num); parsing rules: macros/opendental/parsing.sql. #}
+{%- set fields = [
+    ('DefNum',    'int'),
+    ('Category',  'int'),
+    ('category',  'text'),
+    ('ItemName',  'text'),
+    ('ItemValue', 'text'),
+    ('ItemOrder', 'int'),
+    ('IsHidden',  'bool')
+] %}
+
+with source as (
+
+    select
+        *,
+        -- the raw text of every field above, parsing the JSON once per row
+        {{ od_extract_fields(fields) }} as _raw
+    from {{ source('opendental', 'definitions') }}
+
+),
+
+parsed as (
+
+    select
+        _connection_id as connection_id,
+        {{- od_parse_fields(fields, '_raw') }},
+        _source_timezone as source_timezone,
+        _load_id,
+        _extracted_at,
+        _batch_seq,
+        _row_seq
+    from source
+
+),
+
+deduplicated as (
+
+    select *
+    from parsed
+    qualify row_number() over (
+        partition by connection_id, def_num
+        order by {{ od_latest_version_order() }}
+    ) = 1
+
+)
+
+select * exclude (_batch_seq, _row_seq)
+from deduplicated
