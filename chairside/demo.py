@@ -25,6 +25,9 @@ from chairside import paths
 from chairside.simulator_process import opendental_simulator, use_demo_credentials
 
 DEMO_ROOT = paths.REPO_ROOT / "var" / "demo"
+# Dagster's console logger at WARNING: the summary below says what happened; the full event log
+# is in the run storage for `make ui`.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 console = Console()
 
 
@@ -60,7 +63,9 @@ def main() -> None:
         for connection_id in organisation_ids:
             step = time.monotonic()
             result = definitions.resolve_job_def(SYNC_JOB).execute_in_process(
-                partition_key=connection_id, instance=instance, run_config=sync_run_config("full")
+                partition_key=connection_id,
+                instance=instance,
+                run_config={**sync_run_config("full"), **QUIET},
             )
             for event in result.get_asset_materialization_events():
                 materialization = event.event_specific_data.materialization
@@ -72,7 +77,7 @@ def main() -> None:
 
         step = time.monotonic()
         dbt_result = dg.materialize(
-            [build_dbt_assets()], instance=instance, resources=build_resources()
+            [build_dbt_assets()], instance=instance, resources=build_resources(), run_config=QUIET
         )
         checks = dbt_result.get_asset_check_evaluations()
         failed_checks = [c.check_name for c in checks if not c.passed]

@@ -29,7 +29,7 @@ def opendental_simulator(
         command = [
             sys.executable, "-m", "simulators.opendental",
             "--seed", str(seed), "--persons", str(persons), "--port", str(port),
-            "--rps", str(rps), "--developer-key", DEMO_ENV["OD_DEVELOPER_KEY"],
+            "--rps", str(rps), "--burst", "5", "--developer-key", DEMO_ENV["OD_DEVELOPER_KEY"],
             "--ready-file", str(ready),
         ]  # fmt: skip
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
