@@ -30,8 +30,8 @@ API_COLUMNS = {
     "DateEntry DepositNum IsRecurringCC SecDateTEdit PaymentSource ProcessStatus",
     "paysplits": "SplitNum SplitAmt PatNum PayNum ProvNum PayPlanNum DatePay ProcNum DateEntry "
     "UnearnedType ClinicNum SecDateTEdit AdjNum",
-    "adjustments": "AdjNum AdjDate AdjAmt PatNum AdjType ProvNum AdjNote ProcDate ProcNum DateEntry "
-    "ClinicNum SecUserNumEntry SecDateTEdit",
+    "adjustments": "AdjNum AdjDate AdjAmt PatNum AdjType ProvNum AdjNote ProcDate ProcNum "
+    "DateEntry ClinicNum SecUserNumEntry SecDateTEdit",
     "commlogs": "CommlogNum PatNum CommDateTime CommType Note Mode_ SentOrReceived UserNum "
     "DateTStamp CommSource DateTEntry",
 }
