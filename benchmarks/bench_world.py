@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from simulators.generate import generate_world  # noqa: E402
-from simulators.world import WorldSpec  # noqa: E402
+from simulators.generate import generate_world
+from simulators.world import WorldSpec
 
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 

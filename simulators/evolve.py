@@ -240,22 +240,21 @@ class _OfficeStep:
 
     def _joiners(self, k: int) -> pl.DataFrame:
         """Persons already patients elsewhere who now register here too."""
-        links = self.world.tables["truth_patient_links"]
-        here = links.filter(pl.col("office") == self.key)
-        candidates = (
-            links.filter(pl.col("office") != self.key)
-            .join(here.select("person_id"), on="person_id", how="anti")
-            .select("person_id")
-            .unique()
-            .sort("person_id")["person_id"]
-            .to_numpy()
-        )
-        chosen = self.rng.choice(candidates, size=min(k, len(candidates)), replace=False)
         persons = self.world.tables["truth_persons"]
+        links = self.world.tables["truth_patient_links"]
+        elsewhere = links.filter(pl.col("office") != self.key)["person_id"].to_numpy()
+        # Sample a few candidates, then drop those already registered here.
+        drawn = self.rng.choice(elsewhere, size=min(4 * k, len(elsewhere)), replace=False)
+        here = links.filter(pl.col("office") == self.key)
+        known = here.filter(pl.col("person_id").is_in(drawn.tolist()))["person_id"].to_numpy()
+        fresh = drawn[~np.isin(drawn, known)]
+        chosen = fresh[np.sort(np.unique(fresh, return_index=True)[1])][:k]
         people = persons.filter(pl.col("person_id").is_in(chosen.tolist())).sort("person_id")
         # The family's existing guarantor here (if any) becomes theirs too.
+        households = people["household_id"].to_list()
         family = (
-            here.join(self.patients.select("PatNum", "Guarantor"), on="PatNum")
+            here.filter(pl.col("household_id").is_in(households))
+            .join(self.patients.select("PatNum", "Guarantor"), on="PatNum")
             .group_by("household_id")
             .agg(pl.col("Guarantor").min().alias("guarantor_hint"))
         )
@@ -465,8 +464,18 @@ class _OfficeStep:
         )
 
     def _future(self) -> pl.DataFrame:
+        """Scheduled visits still ahead (and not cancelled in this step)."""
         return self.appts.filter(
-            (pl.col("AptStatus") == "Scheduled") & (pl.col("AptDateTime").dt.epoch("s") > self.new)
+            (pl.col("AptStatus") == "Scheduled")
+            & (pl.col("AptDateTime").dt.epoch("s") > self.new)
+            & ~pl.col("AptNum").is_in(self.cancelled)
+        )
+
+    def _batch_due(self, rows: pl.DataFrame, batch_time) -> pl.DataFrame:
+        """Rows whose daily batch (a function of the visit start) ran inside this step."""
+        at = batch_time(rows["AptDateTime"].dt.epoch("s").to_numpy())
+        return rows.with_columns(batch=at).filter(
+            (pl.col("batch") > self.old) & (pl.col("batch") <= self.new)
         )
 
     def _cancellations(self, rec: g.Records) -> None:
@@ -494,16 +503,8 @@ class _OfficeStep:
     def _confirmations(self) -> None:
         """The 9:00 eConfirmation batch two days ahead; some patients reply to confirm."""
         unconfirmed = self.ctx.defnum(2, "Unconfirmed")
-        batch = (pl.col("AptDateTime").dt.epoch("s") // g.DAY - 2) * g.DAY + 9 * g.HOUR
-        rows = (
-            self._future()
-            .with_columns(batch=batch)
-            .filter(
-                (pl.col("Confirmed") == unconfirmed)
-                & (pl.col("batch") > self.old)
-                & (pl.col("batch") <= self.new)
-                & ~pl.col("AptNum").is_in(self.cancelled)
-            )
+        rows = self._batch_due(
+            self._future().filter(pl.col("Confirmed") == unconfirmed), g.confirmation_time
         )
         n = len(rows)
         texted = self.rng.random(n) < 0.85
@@ -538,8 +539,10 @@ class _OfficeStep:
         )
 
     def _bookings(self, rec: g.Records) -> None:
-        """Existing patients book cleanings and treatment for the coming months."""
-        active = rec.patnum[rec.status == g.PATIENT]
+        """Established patients book cleanings and treatment for the coming months."""
+        active = self.patients.filter(
+            (pl.col("PatStatus") == "Patient") & pl.col("DateFirstVisit").is_not_null()
+        )["PatNum"].to_numpy()
         k = self._events("bookings", len(active))
         if not k or not len(active):
             return
@@ -549,12 +552,7 @@ class _OfficeStep:
         a = g.new_appointments(self.rng, self.ctx, rec, pat, kind, day)
         a.sec = self._stamps(k)
         a.stamp = a.sec.copy()
-        seen = self.appts.filter(
-            ~pl.col("AptStatus").is_in(["Planned", "PtNote", "PtNoteCompleted"])
-        )["PatNum"]
-        is_new = np.zeros(k, dtype=bool)
-        is_new[np.unique(pat, return_index=True)[1]] = True  # only their first booking here
-        self._booked(a, is_new & ~np.isin(pat, seen.to_numpy()))
+        self._booked(a, np.zeros(k, dtype=bool))
 
     # -- ledger ------------------------------------------------------------------------------
 
@@ -857,19 +855,16 @@ class _OfficeStep:
 
     def _reminders(self) -> tuple[np.ndarray, ...]:
         """eReminders go out in the 10:00 batch two days before each scheduled visit."""
-        start = pl.col("AptDateTime").dt.epoch("s")
-        at = (start // g.DAY - 2) * g.DAY + 10 * g.HOUR
-        rows = self._future().filter(
-            (at > self.old) & (at <= self.new) & (pl.col("SecDateTEntry").dt.epoch("s") <= at)
+        rows = self._batch_due(self._future(), g.reminder_time).filter(
+            pl.col("SecDateTEntry").dt.epoch("s") <= pl.col("batch")
         )
         sent = rows.filter(pl.lit(self.rng.random(len(rows)) < 0.6))
-        begins = sent["AptDateTime"].dt.epoch("s").to_numpy()
         both = self.rng.random(len(sent)) < 0.2
         return (
             sent["PatNum"].to_numpy(),
             np.where(both, g.REMINDER_BOTH, g.REMINDER),
-            g.reminder_time(begins),
-            begins,
+            sent["batch"].to_numpy(),
+            sent["AptDateTime"].dt.epoch("s").to_numpy(),
         )
 
     # -- writing -----------------------------------------------------------------------------

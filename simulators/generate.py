@@ -314,9 +314,16 @@ def uniform_int(rng: np.random.Generator, low, high, size: int | None = None) ->
 
 
 def weekday_shift(days: np.ndarray) -> np.ndarray:
-    """Move Saturdays to Friday and Sundays to Monday (offices are closed weekends)."""
+    """Move weekend days to the next Monday (offices are closed; never moves backwards)."""
     dow = (days + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-    return days - (dow == 5) + (dow == 6)
+    return days + np.where(dow >= 5, 7 - dow, 0)
+
+
+def run_starts(values: np.ndarray) -> np.ndarray:
+    """For sorted ``values``: True where a new run of equal values begins."""
+    starts = np.ones(len(values), dtype=bool)
+    starts[1:] = values[1:] != values[:-1]
+    return starts
 
 
 def cents(amount: np.ndarray) -> np.ndarray:
@@ -768,7 +775,7 @@ def _addresses(rng, household, n_households, home, cities) -> dict[str, pl.Serie
 PAT_STATUS = ("Patient", "NonPatient", "Inactive", "Archived", "Deleted", "Deceased", "Prospective")
 PATIENT, PROSPECTIVE = 0, 6
 STATUS_WEIGHTS = (0.86, 0.01, 0.08, 0.03, 0.005, 0.005, 0.0)
-GENDERS = ("Male", "Female", "Unknown", "Other")
+
 POSITIONS = ("Single", "Married", "Child", "Widowed", "Divorced")
 CONTACT = (
     "None",
@@ -1008,7 +1015,7 @@ def guarantors(household: np.ndarray, person: np.ndarray, patnum: np.ndarray) ->
     """Each record's guarantor: the PatNum of its household's first member in this office."""
     order = np.lexsort((person, household))
     hh_sorted = household[order]
-    first = np.r_[True, hh_sorted[1:] != hh_sorted[:-1]]
+    first = run_starts(hh_sorted)
     head_pos = np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
     result = np.empty_like(patnum)
     result[order] = patnum[order][head_pos]
@@ -1260,17 +1267,22 @@ def break_appointments(
 def schedule_stamps(rng: np.random.Generator, ctx: OfficeCtx, a: Appts, idx: np.ndarray) -> None:
     """Future appointments: confirmation texts go out in a 9:00 batch two days ahead."""
     n = len(idx)
-    days_ahead = a.start[idx] // DAY - ctx.today
-    near = days_ahead <= 2
+    batch = confirmation_time(a.start[idx])
+    ran = batch <= ctx.now
     which = np.where(
-        near, choose(rng, n, (0.15, 0.15, 0.5, 0.2)), choose(rng, n, (0.9, 0, 0.02, 0.08))
+        ran, choose(rng, n, (0.15, 0.15, 0.5, 0.2)), choose(rng, n, (0.9, 0, 0.02, 0.08))
     )
-    batch = (a.start[idx] // DAY - 2) * DAY + 9 * HOUR
-    reply = np.where(which == 2, rng.integers(5 * MINUTE, 6 * HOUR, n), 0)
-    when = np.where(near, batch + reply, a.sec[idx] + rng.integers(0, 2 * DAY, n))
+    reply = batch + rng.integers(5 * MINUTE, 6 * HOUR, n)
+    which = np.where(ran & (which == 2) & (reply > ctx.now), 3, which)  # no answer yet
+    when = np.select([~ran, which == 2], [a.sec[idx] + rng.integers(0, 2 * DAY, n), reply], batch)
     a.confirmed[idx] = ctx.defnums(2, CONFIRMED, which)
     touched = which > 0
     a.stamp[idx] = np.where(touched, np.clip(when, a.sec[idx], ctx.now), a.sec[idx])
+
+
+def confirmation_time(start: np.ndarray) -> np.ndarray:
+    """The eConfirmation batch runs at 9:00:00 two days ahead (many rows share that second)."""
+    return (start // DAY - 2) * DAY + 9 * HOUR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1301,7 +1313,7 @@ def generate_world(spec: WorldSpec) -> World:
     tables: dict[str, list[pl.DataFrame]] = {
         name: [] for name in SCHEMAS if name != "truth_persons"
     }
-    for index, office in enumerate(offices):
+    for index in range(len(offices)):
         members = np.flatnonzero((home == index) | (second == index))
         joined_second = second[members] == index
         for name, frame in _generate_office(spec, index, persons, members, joined_second).items():
@@ -1382,7 +1394,7 @@ def _records(rng, ctx, persons, members, joined_second, window_start) -> Records
     n = len(members)
     household = persons["household_id"].to_numpy()[members]
     # Families register together; a few members join later, second-office patients any time.
-    n_hh = household.max() + 1
+    n_hh = int(persons["household_id"].max()) + 1
     start_hh = np.where(
         rng.random(n_hh) < 0.8,
         uniform_int(rng, ctx.today - 15 * 365, window_start, n_hh),
@@ -1391,7 +1403,7 @@ def _records(rng, ctx, persons, members, joined_second, window_start) -> Records
     day = start_hh[household]
     late = rng.random(n) < 0.2
     day = np.where(late, day + rng.integers(0, 3 * 365, n), day)
-    day = np.where(joined_second, uniform_int(rng, ctx.today - 10 * 365, ctx.today - 1), day)
+    day = np.where(joined_second, uniform_int(rng, ctx.today - 10 * 365, ctx.today - 1, n), day)
     created = business_time(rng, np.minimum(day, ctx.today - 1))
     created = np.minimum(created, ctx.now - HOUR)
     order = np.argsort(created, kind="stable")
@@ -1399,8 +1411,8 @@ def _records(rng, ctx, persons, members, joined_second, window_start) -> Records
     patnum = np.arange(1, n + 1, dtype=np.int64)
     recent = created // DAY >= ctx.today - 30
     status = choose(rng, n, STATUS_WEIGHTS)
-    status = np.where(recent & (rng.random(n) < 0.3), PAT_STATUS.index("Prospective"), status)
-    clinic_of_hh = ctx.clinic_nums[rng.integers(0, len(ctx.clinic_nums), household.max() + 1)]
+    status = np.where(recent & (rng.random(n) < 0.3), PROSPECTIVE, status)
+    clinic_of_hh = ctx.clinic_nums[rng.integers(0, len(ctx.clinic_nums), n_hh)]
     clinic = clinic_of_hh[household]
     pri, sec = assign_care(rng, ctx, clinic)
     person_ids = persons["person_id"].to_numpy()[members]
@@ -1433,8 +1445,8 @@ def _appointment_history(rng, ctx: OfficeCtx, rec: Records, window_start: int):
 
 def _base_events(rng, ctx: OfficeCtx, rec: Records, window_start: int) -> Appts:
     status = rec.status
-    patient = status == PAT_STATUS.index("Patient")
-    prospective = status == PAT_STATUS.index("Prospective")
+    patient = status == PATIENT
+    prospective = status == PROSPECTIVE
     seen = np.isin(
         status, [PAT_STATUS.index(s) for s in ("Patient", "Inactive", "Archived", "Deceased")]
     )
@@ -1651,7 +1663,7 @@ def first_appointments(a: Appts) -> np.ndarray:
     real = ~np.isin(a.status, [PLANNED, PTNOTE, PTNOTE_DONE])
     idx = np.flatnonzero(real)
     order = idx[np.lexsort((a.start[idx], a.pat[idx]))]
-    first = np.r_[True, a.pat[order][1:] != a.pat[order][:-1]]
+    first = run_starts(a.pat[order])
     flag = np.zeros(len(a.pat), dtype=bool)
     flag[order[first]] = True
     return flag
@@ -1797,7 +1809,7 @@ def prepayments(
 
 def deposit_time(pay_day: np.ndarray) -> np.ndarray:
     """Checks and cash go to the bank in a 16:30 batch on the next business day."""
-    return weekday_shift(pay_day + 1 + ((pay_day + 3) % 7 == 4) * 2) * DAY + 16 * HOUR + 30 * MINUTE
+    return weekday_shift(pay_day + 1) * DAY + 16 * HOUR + 30 * MINUTE
 
 
 def build_payments(
