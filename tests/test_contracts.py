@@ -52,3 +52,22 @@ def test_unknown_enum_text_is_not_a_contract_violation():
     # Business values are the dbt tests' job: an unseen status still lands.
     record = {"AptNum": 1, "PatNum": 2, "AptStatus": "Teleported", "DateTStamp": None}
     assert contract_violation(contracts.Appointment, record) is None
+
+
+def test_overlap_window_widens_across_the_autumn_clock_change():
+    from datetime import UTC, timedelta
+
+    from extract.opendental.connector import dst_fallback_since
+
+    before_change = datetime(2026, 11, 1, 1, 50)  # 01:50 EDT, ten minutes before clocks go back
+    after_change = datetime(2026, 11, 1, 7, 0, tzinfo=UTC)  # 02:00 EST
+    assert dst_fallback_since(before_change, "America/New_York", after_change) == timedelta(hours=1)
+    same_offset = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+    assert dst_fallback_since(datetime(2026, 11, 1, 2, 30), "America/New_York", same_offset) == (
+        timedelta(0)
+    )
+    # Spring forward loses an hour of wall time: nothing to widen.
+    spring = datetime(2026, 3, 8, 12, 0, tzinfo=UTC)
+    assert dst_fallback_since(datetime(2026, 3, 8, 1, 0), "America/New_York", spring) == (
+        timedelta(0)
+    )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import httpx
@@ -176,9 +177,9 @@ def _filter_from(
     if mode == "full" or cursor is None:
         return None
     if stream.kind == "stamped":
-        since = datetime.strptime(cursor, OD_DATETIME) - timedelta(
-            minutes=connection.overlap_minutes
-        )
+        cursor_at = datetime.strptime(cursor, OD_DATETIME)
+        overlap = timedelta(minutes=connection.overlap_minutes)
+        since = cursor_at - overlap - dst_fallback_since(cursor_at, connection.timezone)
         return since.strftime(OD_DATETIME)
     if stream.kind == "dated":
         since = datetime.strptime(cursor, "%Y-%m-%d") - timedelta(
@@ -188,6 +189,19 @@ def _filter_from(
     if stream.kind == "children":
         return cursor
     return None
+
+
+def dst_fallback_since(local: datetime, timezone: str, now: datetime | None = None) -> timedelta:
+    """How far the office's clock has been set back since ``local`` (its own wall time).
+
+    Open Dental stamps rows in local time, so when clocks fall back an hour, rows changed in the
+    repeated hour get stamps *earlier* than a cursor taken just before the change. Widening the
+    window by the fall-back keeps those rows inside it.
+    """
+    zone = ZoneInfo(timezone)
+    then = local.replace(tzinfo=zone).utcoffset()
+    current = (now or datetime.now(UTC)).astimezone(zone).utcoffset()
+    return max(then - current, timedelta(0))
 
 
 def _next_cursor(stream: Stream, run: Run) -> str | None:
