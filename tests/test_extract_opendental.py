@@ -226,8 +226,14 @@ def test_persistent_429_fails_with_source_and_endpoint_and_moves_no_cursor(
 
 
 def test_client_rate_limit_keeps_under_the_servers_throttle(world, landing_root, monkeypatch):
-    """The simulator enforces 25 req/s with no burst; a client limited to 20 req/s gets no 429."""
-    settings = OpenDentalSimSettings(developer_key=DEVELOPER_KEY, requests_per_second=25.0)
+    """The simulator enforces 25 req/s; a client limited to 20 req/s never gets a 429.
+
+    Without the limiter the client would send hundreds of requests a second. The bucket holds
+    two tokens so loopback scheduling jitter between two requests is not mistaken for a burst.
+    """
+    settings = OpenDentalSimSettings(
+        developer_key=DEVELOPER_KEY, requests_per_second=25.0, throttle_burst=2.0
+    )
     app = create_app(world, settings)
     set_credentials(world, monkeypatch)
     with serve_in_thread(app) as server:
