@@ -13,40 +13,4 @@
     ('IsHidden',  'bool')
 ] %}
 
-with source as (
-
-    select
-        *,
-        -- the raw text of every field above, parsing the JSON once per row
-        {{ od_extract_fields(fields) }} as _raw
-    from {{ source('opendental', 'definitions') }}
-
-),
-
-parsed as (
-
-    select
-        _connection_id as connection_id,
-        {{- od_parse_fields(fields, '_raw') }},
-        _source_timezone as source_timezone,
-        _load_id,
-        _extracted_at,
-        _batch_seq,
-        _row_seq
-    from source
-
-),
-
-deduplicated as (
-
-    select *
-    from parsed
-    qualify row_number() over (
-        partition by connection_id, def_num
-        order by {{ od_latest_version_order() }}
-    ) = 1
-
-)
-
-select * exclude (_batch_seq, _row_seq)
-from deduplicated
+{{ od_staging('definitions', fields, key='def_num') }}
