@@ -161,7 +161,8 @@ def _ensure_empty(path: Path, schema: pa.Schema) -> None:
 def _atomic_write(path: Path, rows: list[dict], schema: pa.Schema) -> None:
     """Write to a temporary name, fsync, then rename: readers see all of the file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # Unique per writer: two threads or processes may write the same (idempotent) file at once.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     table = pa.Table.from_pylist(rows, schema=schema)
     pq.write_table(table, tmp, compression="zstd")
     with open(tmp, "rb") as handle:

@@ -293,3 +293,21 @@ def test_two_syncs_of_one_stream_cannot_overlap(opendental, landing_root):
     org = organisation_for(opendental)
     with state.exclusive("od_riverside", "opendental", "patients"), pytest.raises(SyncBusyError):
         sync_entity(org.connection("od_riverside"), "patients", landing_root=landing_root)
+
+
+def test_offices_extract_concurrently_into_one_landing_zone(opendental, landing_root):
+    """Each office in its own thread, as Dagster runs one process per office partition."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    org = organisation_for(opendental)
+
+    def sync_office(connection):
+        return [sync_entity(connection, e, landing_root=landing_root) for e in ENTITIES]
+
+    with ThreadPoolExecutor(max_workers=len(org.connections)) as pool:
+        results = [r for rs in pool.map(sync_office, org.connections) for r in rs]
+    assert all(r.quarantined == 0 for r in results)
+    assert_landing_matches_world(opendental, landing_root)
+    runs = SyncState(landing_root).runs()
+    assert len(runs) == 2 * len(ENTITIES)
+    assert {r["status"] for r in runs} == {"succeeded"}
