@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 
 from simulators import generate as g
+from simulators import names
 from simulators.world import World
 
 COUNT_KEYS = (
@@ -795,7 +796,7 @@ class _OfficeStep:
         street = g.concat(
             pl.Series(self.rng.integers(1, 9_900, k)).cast(pl.String),
             pl.lit(" "),
-            g.pick(g.names.STREET_NAMES, self.rng.integers(0, 40, k)),
+            g.pick(names.STREET_NAMES, self.rng.integers(0, 40, k)),
             pl.lit(" St"),
         )
         phone = pl.select(
