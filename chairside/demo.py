@@ -54,13 +54,13 @@ def main() -> None:
 
         step = time.monotonic()
         definitions = defs()
-        organisation_ids = [p for p in definitions.resolve_job_def(SYNC_JOB).partitions_def
+        connection_ids = [p for p in definitions.resolve_job_def(SYNC_JOB).partitions_def
                             .get_partition_keys()]  # fmt: skip
         timings.append(("load Dagster definitions (dbt parse)", time.monotonic() - step))
 
         instance = dg.DagsterInstance.get()
         landed: dict[tuple[str, str], int] = {}
-        for connection_id in organisation_ids:
+        for connection_id in connection_ids:
             step = time.monotonic()
             result = definitions.resolve_job_def(SYNC_JOB).execute_in_process(
                 partition_key=connection_id,

@@ -50,6 +50,9 @@ class StreamSpec:
     # Returns (key, None) for a record that keeps its contract, else (key or None, reason).
     check: Callable[[dict], tuple[str | None, str | None]]
     batch_rows: int = 5000
+    # Also checkpoint after this many pages, however few rows they held: a per-parent crawl
+    # (one request per patient at 1 request/s) must not repeat hours of requests after a crash.
+    checkpoint_pages: int = 100
 
 
 @dataclass
@@ -115,7 +118,8 @@ def run_stream(
             buffer: list[Page] = []
             for page in source.pages(run):
                 buffer.append(page)
-                if sum(len(p.records) for p in buffer) >= spec.batch_rows:
+                rows = sum(len(p.records) for p in buffer)
+                if rows >= spec.batch_rows or len(buffer) >= spec.checkpoint_pages:
                     batches += _flush(spec, run, buffer, landing, state, reasons)
                     run.requests = requests_before + source.requests
                     buffer = []

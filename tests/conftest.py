@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +38,22 @@ def world() -> World:
     return generate_world(WorldSpec(seed=11, n_persons=150))
 
 
-@pytest.fixture
-def opendental(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenDental]:
-    app = create_app(
-        world, OpenDentalSimSettings(developer_key=DEVELOPER_KEY, requests_per_second=None)
-    )
+@contextmanager
+def serve_opendental(
+    world: World, monkeypatch: pytest.MonkeyPatch, **settings
+) -> Iterator[OpenDental]:
+    """The simulator for ``world`` on a free loopback port (unthrottled unless told)."""
+    settings = {"requests_per_second": None, **settings}
+    app = create_app(world, OpenDentalSimSettings(developer_key=DEVELOPER_KEY, **settings))
     set_credentials(world, monkeypatch)
     with serve_in_thread(app) as server:
         yield OpenDental(world, app, server.url)
+
+
+@pytest.fixture
+def opendental(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[OpenDental]:
+    with serve_opendental(world, monkeypatch) as od:
+        yield od
 
 
 def set_credentials(world: World, monkeypatch: pytest.MonkeyPatch) -> None:

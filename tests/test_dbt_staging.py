@@ -19,6 +19,7 @@ import duckdb
 import pytest
 
 from extract.landing import BatchMeta, LandedRecord, Landing, QuarantinedRecord
+from extract.opendental.streams import STREAMS
 
 pytestmark = pytest.mark.slow
 
@@ -111,18 +112,7 @@ T2 = datetime(2026, 11, 1, 15, 0, tzinfo=UTC)
 LOAD1 = "20261101T140000000000Z-aaaa0001"
 LOAD2 = "20261101T150000000000Z-bbbb0002"
 
-KEYS = {
-    "patients": "PatNum",
-    "appointments": "AptNum",
-    "payments": "PayNum",
-    "paysplits": "SplitNum",
-    "adjustments": "AdjNum",
-    "commlogs": "CommlogNum",
-    "providers": "ProvNum",
-    "clinics": "ClinicNum",
-    "operatories": "OperatoryNum",
-    "definitions": "DefNum",
-}
+KEYS = {entity: stream.key for entity, stream in STREAMS.items()}
 
 
 def land(landing, conn, entity, load_id, extracted_at, records, *, batch_seq=0, quarantined=()):

@@ -20,10 +20,10 @@ from extract.http import ApiError
 from extract.opendental.connector import sync_entity
 from extract.opendental.streams import ENTITIES, STREAMS
 from extract.state import SyncBusyError, SyncState
-from simulators.opendental.app import OpenDentalSimSettings, create_app
+from simulators.generate import generate_world
 from simulators.opendental.faults import FaultRule
-from simulators.server import serve_in_thread
-from tests.conftest import DEVELOPER_KEY, OpenDental, organisation_for, set_credentials
+from simulators.world import WorldSpec
+from tests.conftest import OpenDental, organisation_for, serve_opendental
 
 
 def sync_all(org, landing_root: Path, mode: str = "incremental") -> dict:
@@ -231,18 +231,13 @@ def test_client_rate_limit_keeps_under_the_servers_throttle(world, landing_root,
     Without the limiter the client would send hundreds of requests a second. The bucket holds
     two tokens so loopback scheduling jitter between two requests is not mistaken for a burst.
     """
-    settings = OpenDentalSimSettings(
-        developer_key=DEVELOPER_KEY, requests_per_second=25.0, throttle_burst=2.0
-    )
-    app = create_app(world, settings)
-    set_credentials(world, monkeypatch)
-    with serve_in_thread(app) as server:
-        od = OpenDental(world, app, server.url)
+    throttle = {"requests_per_second": 25.0, "throttle_burst": 2.0}
+    with serve_opendental(world, monkeypatch, **throttle) as od:
         org = organisation_for(od, requests_per_second=20.0)
         result = sync_entity(org.connection("od_riverside"), "appointments",
                              landing_root=landing_root, mode="full")  # fmt: skip
+        statuses = {row["status"] for row in od.stats.snapshot()}
     assert result.requests >= 3
-    statuses = {row["status"] for row in app.state.stats.snapshot()}
     assert statuses == {200}
 
 
@@ -311,3 +306,40 @@ def test_offices_extract_concurrently_into_one_landing_zone(opendental, landing_
     runs = SyncState(landing_root).runs()
     assert len(runs) == 2 * len(ENTITIES)
     assert {r["status"] for r in runs} == {"succeeded"}
+
+
+def test_per_patient_crawl_resumes_after_the_last_checkpointed_patient(landing_root, monkeypatch):
+    """Adjustments need one request per patient; a crash must not repeat the patients done."""
+    world = generate_world(WorldSpec(seed=11, n_persons=300))
+    with serve_opendental(world, monkeypatch) as od:
+        crawl_and_resume(od, landing_root)
+
+
+def crawl_and_resume(opendental: OpenDental, landing_root: Path) -> None:
+    org = organisation_for(opendental, max_attempts=1)
+    connection = org.connection("od_riverside")
+    sync_entity(connection, "patients", landing_root=landing_root, mode="full")
+    patients = opendental.world.table("patients", "od_riverside").height
+    assert patients > 120
+
+    # 110 patients answered, then the API fails; a checkpoint is taken every 100 pages.
+    opendental.faults.add(
+        FaultRule(path="^/adjustments", kind="status", code=500, skip=110, times=None)
+    )
+    with pytest.raises(ApiError):
+        sync_entity(connection, "adjustments", landing_root=landing_root, mode="full")
+    opendental.faults.clear()
+
+    def answered() -> int:
+        counts = opendental.stats.snapshot()
+        return sum(c["count"] for c in counts if c["path"] == "/adjustments" and c["status"] == 200)
+
+    before = answered()
+    result = sync_entity(connection, "adjustments", landing_root=landing_root, mode="full")
+    assert result.resumed
+    assert answered() - before == patients - 100
+    latest = landed_latest(landing_root, "adjustments")
+    assert set(latest.filter(pl.col("connection_id") == "od_riverside")
+               .select("connection_id", "key").iter_rows()) == {
+        k for k in world_keys(opendental, "adjustments") if k[0] == "od_riverside"
+    }  # fmt: skip
