@@ -90,7 +90,7 @@ def main() -> None:
             httpx.post(f"{url}/_sim/export", json={"dir": truth_dir}, timeout=60).raise_for_status()
             from chairside.verify import compare_staging_to_truth
 
-            diffs = compare_staging_to_truth(warehouse, Path(truth_dir))
+            diffs = compare_staging_to_truth(warehouse, Path(truth_dir), connection_ids)
         timings.append(("compare staging with the simulator's world", time.monotonic() - step))
 
     _print_counts(warehouse, landed)

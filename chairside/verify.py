@@ -38,15 +38,19 @@ class TableDiff:
 
 
 def compare_staging_to_truth(
-    warehouse: Path, truth_dir: Path, entities: list[str] | None = None
+    warehouse: Path, truth_dir: Path, offices: list[str], entities: list[str] | None = None
 ) -> list[TableDiff]:
+    """Compare the staging tables with the world's tables of ``offices`` (Open Dental ones)."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return [_compare(con, truth_dir, entity) for entity in entities or list(STREAMS)]
+        return [_compare(con, truth_dir, offices, e) for e in entities or list(STREAMS)]
 
 
-def _compare(con: duckdb.DuckDBPyConnection, truth_dir: Path, entity: str) -> TableDiff:
+def _compare(
+    con: duckdb.DuckDBPyConnection, truth_dir: Path, offices: list[str], entity: str
+) -> TableDiff:
     key = snake(STREAMS[entity].key)
     truth = pl.read_parquet(truth_dir / f"{entity}.parquet")
+    truth = truth.filter(pl.col("office").is_in(offices))
     if entity == "clinics":
         truth = truth.filter(~pl.col("IsHidden"))  # the API lists only visible clinics
     truth = truth.rename({c: snake(c) for c in truth.columns}).rename({"office": "connection_id"})

@@ -23,13 +23,20 @@ import polars as pl
 
 @dataclass(frozen=True)
 class OfficeSpec:
-    """One Open Dental database (an office). ``clinics`` empty means the office has no clinics."""
+    """One practice-management database (an office) and the PMS that holds it.
+
+    ``pms`` says which simulator serves the office: "opendental" (``customer_key`` is its ODFHIR
+    customer key), "carestack" or "nexhealth" (the credential that simulator accepts). Records
+    are generated the same way for every PMS, in Open Dental's shape; each simulator renders
+    them in its own vendor's wire format. ``clinics`` empty means the office has no clinics.
+    """
 
     key: str
     name: str
     timezone: str
     customer_key: str
     clinics: tuple[str, ...] = ()
+    pms: str = "opendental"
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,36 @@ class WorldSpec:
             name="Lakeside Smiles",
             timezone="America/Chicago",
             customer_key="cust-lakeside",
+        ),
+        # Two CareStack locations under one CareStack account (customer_key = account id).
+        OfficeSpec(
+            key="cs_hillcrest",
+            name="Hillcrest Family Dentistry",
+            timezone="America/Denver",
+            customer_key="cs-account-1001",
+            pms="carestack",
+        ),
+        OfficeSpec(
+            key="cs_bayview",
+            name="Bayview Dental Care",
+            timezone="America/Los_Angeles",
+            customer_key="cs-account-1001",
+            pms="carestack",
+        ),
+        # Two Dentrix offices reached through NexHealth (customer_key = institution subdomain).
+        OfficeSpec(
+            key="nx_oakridge",
+            name="Oakridge Dental Group",
+            timezone="America/New_York",
+            customer_key="demo-dental-group",
+            pms="nexhealth",
+        ),
+        OfficeSpec(
+            key="nx_pinegrove",
+            name="Pine Grove Dentistry",
+            timezone="America/Chicago",
+            customer_key="demo-dental-group",
+            pms="nexhealth",
         ),
     )
     # History covered by generated appointments/payments, ending at ``now_utc``.
@@ -73,6 +110,9 @@ class World:
         """The office's wall clock (naive, local), as Open Dental would stamp a change."""
         tz = ZoneInfo(self.office(key).timezone)
         return self.now_utc.astimezone(tz).replace(tzinfo=None, microsecond=0)
+
+    def offices_on(self, pms: str) -> list[OfficeSpec]:
+        return [office for office in self.spec.offices if office.pms == pms]
 
     def table(self, name: str, office: str | None = None) -> pl.DataFrame:
         with self.lock:

@@ -20,10 +20,10 @@ from extract.http import ApiError
 from extract.opendental.connector import sync_entity
 from extract.opendental.streams import ENTITIES, STREAMS
 from extract.state import SyncBusyError, SyncState
+from simulators.faults import FaultRule
 from simulators.generate import generate_world
-from simulators.opendental.faults import FaultRule
 from simulators.world import WorldSpec
-from tests.conftest import OpenDental, organisation_for, serve_opendental
+from tests.conftest import OPENDENTAL_OFFICES, OpenDental, organisation_for, serve_opendental
 
 
 def sync_all(org, landing_root: Path, mode: str = "incremental") -> dict:
@@ -53,7 +53,8 @@ def landed_latest(landing_root: Path, entity: str) -> pl.DataFrame:
 
 
 def world_keys(od: OpenDental, entity: str) -> set[tuple[str, str]]:
-    frame = od.world.table(entity)
+    offices = [o.key for o in od.world.offices_on("opendental")]
+    frame = od.world.table(entity).filter(pl.col("office").is_in(offices))
     if entity == "clinics":
         frame = frame.filter(~pl.col("IsHidden"))
     key = STREAMS[entity].key
@@ -310,7 +311,7 @@ def test_offices_extract_concurrently_into_one_landing_zone(opendental, landing_
 
 def test_per_patient_crawl_resumes_after_the_last_checkpointed_patient(landing_root, monkeypatch):
     """Adjustments need one request per patient; a crash must not repeat the patients done."""
-    world = generate_world(WorldSpec(seed=11, n_persons=300))
+    world = generate_world(WorldSpec(seed=11, n_persons=300, offices=OPENDENTAL_OFFICES))
     with serve_opendental(world, monkeypatch) as od:
         crawl_and_resume(od, landing_root)
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from extract.http import ApiClient, ApiError, RateLimiter, RetryPolicy
-from simulators.opendental.faults import FaultRule
+from simulators.faults import FaultRule
 from tests.conftest import DEVELOPER_KEY
 
 

@@ -17,8 +17,8 @@ import httpx
 import polars as pl
 import pytest
 
+from simulators.faults import FaultRule
 from simulators.opendental.app import OpenDentalSimSettings, create_app
-from simulators.opendental.faults import FaultRule
 from simulators.server import serve_in_thread
 from simulators.world import World, WorldSpec
 
@@ -614,7 +614,7 @@ def test_serves_a_generated_world():
     world = _generate_world()
     app = create_app(world, OpenDentalSimSettings(developer_key=DEV_KEY, requests_per_second=None))
     with serve_in_thread(app) as server:
-        for office in world.spec.offices:
+        for office in world.offices_on("opendental"):
             with _client(server, office.customer_key) as client:
                 patients = _all_pages(client, "/patients/Simple")
                 served = [p["PatNum"] for page in patients for p in page]

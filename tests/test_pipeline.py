@@ -51,7 +51,7 @@ class Pipeline:
             job.execute_in_process(
                 partition_key=office.key, instance=self.instance, run_config=sync_run_config(mode)
             )
-            for office in self.od.world.spec.offices
+            for office in self.od.world.offices_on("opendental")
         ]
 
     def transform(self) -> dg.ExecuteInProcessResult:
@@ -65,7 +65,8 @@ class Pipeline:
     def diffs(self):
         truth = self.tmp_path / "truth"
         self.od.world.export_truth(truth)
-        return compare_staging_to_truth(self.warehouse, truth)
+        offices = [o.key for o in self.od.world.offices_on("opendental")]
+        return compare_staging_to_truth(self.warehouse, truth, offices)
 
 
 def test_definitions_wire_landing_assets_to_dbt_staging(pipeline):

@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
-from simulators.opendental import faults as fault_rules
+from simulators import faults as fault_rules
 from simulators.opendental.wire import (
     LOOKUP_TABLES,
     RowRenderer,
@@ -412,7 +412,7 @@ class OpenDentalSimulator:
         self.faults = fault_rules.FaultSet()
         self.stats = RequestStats()
         self.throttle = Throttle(settings.requests_per_second, settings.throttle_burst)
-        self.offices = {office.customer_key: office.key for office in world.spec.offices}
+        self.offices = {o.customer_key: o.key for o in world.offices_on("opendental")}
 
     async def gate(self, request: Request, call_next: fault_rules.CallNext) -> Response:
         path = request.url.path

@@ -1,5 +1,8 @@
 """Scripted faults: the failures a connector must survive, injected into matching API requests.
 
+Shared by every vendor simulator. Paths are matched after the vendor's API prefix. A "shift"
+rule only sets ``request.state.offset_shift``; simulators with offset paging honour it.
+
 Rules are tried in order for each request; the first live rule whose ``path`` regex matches takes
 the request: it lets the request through untouched while its ``skip`` lasts, then applies its
 fault ``times`` times (``None`` = forever) and is spent. Rules are added from Python
@@ -32,7 +35,7 @@ CallNext = Callable[[Request], Awaitable[Response]]
 
 _HTML_ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
-    "<body><h1>Bad Gateway</h1><p>The eConnector did not respond in time.</p></body></html>"
+    "<body><h1>Bad Gateway</h1><p>The upstream server did not respond in time.</p></body></html>"
 )
 
 
