@@ -66,30 +66,20 @@ TimeZone = Annotated[str, AfterValidator(_check_timezone)]
 EnvName = Annotated[str, AfterValidator(_check_env_name)]
 
 
-class OpenDentalConnection(_Strict):
-    """One Open Dental database (an office), reached through the Open Dental REST API."""
+class _Connection(_Strict):
+    """What every connection has; each vendor adds its own credentials and limits."""
 
     id: Identifier
-    vendor: Literal["opendental"]
-    base_url: str = Field(description="API root including /api/v1")
-    developer_key_env: EnvName
-    customer_key_env: EnvName
-    timezone: TimeZone = Field(
-        description="The office's IANA time zone; Open Dental sends local times"
-    )
-    # 1 request/second is Open Dental's documented limit for developers with any write permission
-    # (ReadAll-only keys: 1 per 5 s). The local API Service is not throttled.
-    requests_per_second: float = Field(default=1.0, gt=0)
-    # 100 is the remote API's hard maximum per page (the local API allows 1000).
-    page_size: int = Field(default=100, ge=1, le=1000)
+    base_url: str
+    # The IANA time zone the source's local times are in (an office's, an account's).
+    timezone: TimeZone
+    requests_per_second: float = Field(gt=0)
     # Re-read this far behind the last cursor so late commits and cursor ties are never lost.
     overlap_minutes: int = Field(default=10, ge=0)
-    # Payments can only be filtered by entry date, so the overlap for them is in days.
-    payments_overlap_days: int = Field(default=2, ge=0)
     # Rows buffered before a batch is written and checkpointed.
     batch_rows: int = Field(default=5000, ge=1)
     connect_timeout_s: float = Field(default=10, gt=0)
-    read_timeout_s: float = Field(default=70, gt=0)  # the API's own limit is 60 s (504)
+    read_timeout_s: float = Field(default=60, gt=0)
     max_attempts: int = Field(default=6, ge=1)
 
     @field_validator("base_url")
@@ -100,8 +90,104 @@ class OpenDentalConnection(_Strict):
         return value.rstrip("/")
 
 
-Connection = Annotated[OpenDentalConnection, Field(discriminator="vendor")]
-VENDORS = {"opendental"}
+class OpenDentalConnection(_Connection):
+    """One Open Dental database (an office), reached through the Open Dental REST API."""
+
+    vendor: Literal["opendental"]
+    developer_key_env: EnvName
+    customer_key_env: EnvName
+    # 1 request/second is Open Dental's documented limit for developers with any write permission
+    # (ReadAll-only keys: 1 per 5 s). The local API Service is not throttled.
+    requests_per_second: float = Field(default=1.0, gt=0)
+    # 100 is the remote API's hard maximum per page (the local API allows 1000).
+    page_size: int = Field(default=100, ge=1, le=1000)
+    # Payments can only be filtered by entry date, so the overlap for them is in days.
+    payments_overlap_days: int = Field(default=2, ge=0)
+    read_timeout_s: float = Field(default=70, gt=0)  # the API's own limit is 60 s (504)
+
+
+class CareStackConnection(_Connection):
+    """One CareStack account (one or more locations). CareStack's partner API is not public:
+    every detail marked unconfirmed in vendor-apis.md section 2 is a setting here."""
+
+    vendor: Literal["carestack"]
+    account_id_env: EnvName
+    account_key_env: EnvName
+    vendor_key_env: EnvName
+    # Unconfirmed which of the two seen auth schemes applies: key headers on every call, or an
+    # OAuth2 password grant at identity_url (client credentials in the *_env fields below).
+    auth_mode: Literal["headers", "oauth_password"] = "headers"
+    identity_url: str | None = None
+    client_id_env: EnvName | None = None
+    client_secret_env: EnvName | None = None
+    # No published rate limit: stay polite by default.
+    requests_per_second: float = Field(default=5.0, gt=0)
+
+
+class NexHealthConnection(_Connection):
+    """One NexHealth institution (subdomain), the route to Dentrix, Eaglesoft, Denticon, ..."""
+
+    vendor: Literal["nexhealth"]
+    api_key_env: EnvName
+    subdomain: str
+    # NexHealth location ids this connection syncs; empty = every location of the institution.
+    location_ids: list[int] = Field(default_factory=list)
+    api_version: str = "v20240412"
+    # GET /appointments is limited to 10 requests/s per key (others 100/s); the patients and
+    # appointments endpoints also share 1,000 requests/minute.
+    requests_per_second: float = Field(default=10.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class TwilioConnection(_Connection):
+    """A Twilio-shaped phone system: call logs and text messages of the group's numbers."""
+
+    vendor: Literal["twilio"]
+    account_sid_env: EnvName
+    auth_token_env: EnvName
+    # Which location each of the group's numbers (E.164) rings at.
+    numbers: dict[str, Identifier] = Field(default_factory=dict)
+    requests_per_second: float = Field(default=20.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+class StripeConnection(_Connection):
+    """A Stripe-shaped card processor account: charges, refunds, disputes, balance, payouts."""
+
+    vendor: Literal["stripe"]
+    api_key_env: EnvName
+    # Stripe's read limit is 100 requests/s in live mode and 25/s in test mode.
+    requests_per_second: float = Field(default=25.0, gt=0)
+    page_size: int = Field(default=100, ge=1, le=100)
+
+
+class QuickBooksConnection(_Connection):
+    """One QuickBooks Online company (realm), read through /query and /cdc."""
+
+    vendor: Literal["quickbooks"]
+    realm_id: str
+    token_url: str
+    client_id_env: EnvName
+    client_secret_env: EnvName
+    # Only the first refresh token comes from the environment: QuickBooks rotates it on every
+    # refresh, and the newest one is persisted in the token store and used from then on.
+    refresh_token_env: EnvName
+    minor_version: int = 75
+    # 500 requests/minute per realm.
+    requests_per_second: float = Field(default=8.0, gt=0)
+    page_size: int = Field(default=1000, ge=1, le=1000)
+
+
+Connection = Annotated[
+    OpenDentalConnection
+    | CareStackConnection
+    | NexHealthConnection
+    | TwilioConnection
+    | StripeConnection
+    | QuickBooksConnection,
+    Field(discriminator="vendor"),
+]
+VENDORS = {"opendental", "carestack", "nexhealth", "twilio", "stripe", "quickbooks"}
 
 
 class Location(_Strict):
@@ -112,6 +198,9 @@ class Location(_Strict):
     connection: Identifier
     # For Open Dental offices that use clinics: the ClinicNum of this location (0 = no clinics).
     clinic_num: int = Field(default=0, ge=0)
+    # The location's id in its PMS (CareStack LocationId, NexHealth location_id). When it is not
+    # set, a sync proposes the closest PMS location by name for a person to confirm.
+    pms_location_id: str | None = None
 
 
 class SyncSettings(_Strict):
@@ -148,7 +237,7 @@ class Organisation(_Strict):
             raise ValueError("; ".join(problems))
         return self
 
-    def connection(self, connection_id: str) -> OpenDentalConnection:
+    def connection(self, connection_id: str):
         for connection in self.connections:
             if connection.id == connection_id:
                 return connection

@@ -47,25 +47,26 @@ def main() -> None:
         os.environ["CHAIRSIDE_OD_BASE_URL"] = f"{url}/api/v1"
         console.print(f"[bold]Open Dental simulator[/] listening on {url}")
 
-        from orchestration.automation import SYNC_JOB, sync_run_config
+        from extract.connectors import connectors
+        from orchestration.automation import sync_job_name, sync_run_config
         from orchestration.dbt_assets import build_dbt_assets
         from orchestration.definitions import defs
         from orchestration.resources import build_resources
 
         step = time.monotonic()
         definitions = defs()
-        connection_ids = [p for p in definitions.resolve_job_def(SYNC_JOB).partitions_def
-                            .get_partition_keys()]  # fmt: skip
+        sync_job = definitions.resolve_job_def(sync_job_name("opendental"))
+        connection_ids = sync_job.partitions_def.get_partition_keys()
         timings.append(("load Dagster definitions (dbt parse)", time.monotonic() - step))
 
         instance = dg.DagsterInstance.get()
         landed: dict[tuple[str, str], int] = {}
         for connection_id in connection_ids:
             step = time.monotonic()
-            result = definitions.resolve_job_def(SYNC_JOB).execute_in_process(
+            result = sync_job.execute_in_process(
                 partition_key=connection_id,
                 instance=instance,
-                run_config={**sync_run_config("full"), **QUIET},
+                run_config={**sync_run_config(connectors()["opendental"], "full"), **QUIET},
             )
             for event in result.get_asset_materialization_events():
                 materialization = event.event_specific_data.materialization

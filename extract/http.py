@@ -87,14 +87,17 @@ class ApiClient:
         read_timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
     ):
         self.source = source
         self.retry = retry or RetryPolicy()
         self.limiter = RateLimiter(requests_per_second)
         self.requests = 0
         timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, pool=connect_timeout_s)
+        # Token auth (NexHealth bearer tokens, QuickBooks OAuth) is an httpx.Auth flow: it adds
+        # the token and, on a 401, refreshes once and replays the request.
         self._http = httpx.Client(
-            base_url=base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=base_url, headers=headers, timeout=timeout, transport=transport, auth=auth
         )
 
     def close(self) -> None:

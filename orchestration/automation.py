@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import dagster as dg
 
-from extract.opendental.streams import STREAMS
-from orchestration.extract_assets import GROUP, landing_key
-
-SYNC_JOB = "opendental_sync"
+from extract.connectors import Connector
+from orchestration.extract_assets import landing_group, landing_key
 
 
-def sync_run_config(mode: str) -> dict:
-    ops = {"__".join(landing_key(entity).path): {"config": {"mode": mode}} for entity in STREAMS}
+def sync_job_name(vendor: str) -> str:
+    return f"{vendor}_sync"
+
+
+def sync_run_config(connector: Connector, mode: str) -> dict:
+    ops = {
+        "__".join(landing_key(connector.vendor, entity).path): {"config": {"mode": mode}}
+        for entity in connector.entities
+    }
     return {"ops": ops}
 
 
-def build_sync_job(partitions: dg.PartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+def build_sync_job(
+    connector: Connector, partitions: dg.PartitionsDefinition
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
-        SYNC_JOB,
-        selection=dg.AssetSelection.groups(GROUP),
+        sync_job_name(connector.vendor),
+        selection=dg.AssetSelection.groups(landing_group(connector.vendor)),
         partitions_def=partitions,
-        description="Extract every Open Dental entity of one office (one partition per office).",
-        config=sync_run_config("incremental"),
+        description=f"Extract every {connector.vendor} entity of one connection "
+        "(one partition per connection).",
+        config=sync_run_config(connector, "incremental"),
     )
 
 
 def build_sync_schedules(
+    connector: Connector,
     job: dg.UnresolvedAssetJobDefinition,
     connection_ids: list[str],
     *,
@@ -33,7 +42,7 @@ def build_sync_schedules(
     full_cron: str,
     timezone: str,
 ) -> list[dg.ScheduleDefinition]:
-    """One run per office per tick, so one failing office never holds up the others.
+    """One run per connection per tick, so one failing office never holds up the others.
 
     Both start stopped: turning a schedule on starts traffic to vendor APIs, which ops decide.
     """
@@ -53,27 +62,19 @@ def build_sync_schedules(
                 yield dg.RunRequest(
                     run_key=f"{name}:{connection_id}:{tick}",
                     partition_key=connection_id,
-                    run_config=sync_run_config(mode),
+                    run_config=sync_run_config(connector, mode),
                     tags={"chairside/sync_mode": mode},
                 )
 
         return _schedule
 
+    vendor = connector.vendor
     return [
-        make(
-            "hourly_incremental_sync",
-            incremental_cron,
-            "incremental",
-            "Changes since each office's cursor, with an overlap window.",
-        ),
-        make(
-            "daily_full_sync",
-            full_cron,
-            "full",
-            "Re-read everything: catches edits no change filter exposes (old payments, "
-            "paysplits, adjustments) and resets cursors.",
-        ),
-    ]
+        make(f"{vendor}_hourly_incremental_sync", incremental_cron, "incremental",
+             "Changes since each connection's cursor, with an overlap window."),
+        make(f"{vendor}_daily_full_sync", full_cron, "full",
+             "Re-read everything: catches edits no change filter exposes and resets cursors."),
+    ]  # fmt: skip
 
 
 def build_transform_sensor(

@@ -14,9 +14,8 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from chairside import paths
+from extract.connectors import connectors
 from extract.landing import Landing
-from extract.opendental.connector import VENDOR
-from extract.opendental.streams import STREAMS
 from orchestration.resources import dbt_executable
 
 WAREHOUSE_POOL = "duckdb_writer"
@@ -62,8 +61,9 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         os.environ.setdefault("CHAIRSIDE_WAREHOUSE", str(paths.warehouse_path()))
         paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
         landing = Landing(paths.landing_root())
-        for entity in STREAMS:  # schema files, so sources read even before a first sync
-            landing.ensure_entity(VENDOR, entity)
+        for connector in connectors().values():  # schema files: sources read before a first sync
+            for entity in connector.entities:
+                landing.ensure_entity(connector.vendor, entity)
         yield from dbt.cli(["build"], context=context).stream()
 
     return chairside_dbt

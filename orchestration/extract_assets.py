@@ -1,17 +1,14 @@
-"""One asset per extracted entity, partitioned by connection so each office syncs on its own:
-# No `from __future__ import annotations` here: Dagster reads the real types of asset parameters.
-a failing office fails only its own partition, and ops can run one office alone."""
+"""One asset per extracted entity of every vendor, partitioned by connection: a failing
+connection fails only its own partition, and ops can sync one office or account alone."""
 
+# No `from __future__ import annotations` here: Dagster reads the real types of asset parameters.
 from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
-from extract.opendental.connector import VENDOR, sync_entity
-from extract.opendental.streams import STREAMS
+from extract.connectors import Connector
 from orchestration.resources import ChairsideResource
-
-GROUP = "opendental_landing"
 
 
 class SyncConfig(dg.Config):
@@ -21,31 +18,35 @@ class SyncConfig(dg.Config):
     )
 
 
-def opendental_partitions(connection_ids: list[str]) -> dg.StaticPartitionsDefinition:
-    return dg.StaticPartitionsDefinition(connection_ids)
+def landing_group(vendor: str) -> str:
+    return f"{vendor}_landing"
 
 
-def landing_key(entity: str) -> dg.AssetKey:
-    return dg.AssetKey(["landing", VENDOR, entity])
+def landing_key(vendor: str, entity: str) -> dg.AssetKey:
+    return dg.AssetKey(["landing", vendor, entity])
 
 
-def build_opendental_assets(partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    return [_entity_asset(entity, partitions) for entity in STREAMS]
+def build_landing_assets(
+    connector: Connector, partitions: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    return [_entity_asset(connector, entity, partitions) for entity in connector.entities]
 
 
-def _entity_asset(entity: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    stream = STREAMS[entity]
-    key = landing_key(entity)
-    deps = [landing_key(stream.parent[0])] if stream.parent else []
+def _entity_asset(
+    connector: Connector, entity: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    vendor = connector.vendor
+    key = landing_key(vendor, entity)
+    parent = connector.parents.get(entity)
 
     @dg.asset(
         key=key,
-        deps=deps,
+        deps=[landing_key(vendor, parent)] if parent else [],
         partitions_def=partitions,
-        group_name=GROUP,
+        group_name=landing_group(vendor),
         kinds={"python", "parquet"},
-        description=f"Open Dental {entity} ({stream.kind} sync of GET {stream.path}), landed "
-        "untouched as Parquet batches with load metadata.",
+        description=f"{connector.entities[entity]}, landed untouched as Parquet batches with "
+        "load metadata.",
         check_specs=[
             dg.AssetCheckSpec(
                 "contract", asset=key, description="Records that broke the contract (quarantined)"
@@ -55,7 +56,7 @@ def _entity_asset(entity: str, partitions: dg.PartitionsDefinition) -> dg.Assets
     )
     def _asset(context: dg.AssetExecutionContext, config: SyncConfig, chairside: ChairsideResource):
         connection = chairside.organisation().connection(context.partition_key)
-        result = sync_entity(
+        result = connector.sync_entity(
             connection, entity, landing_root=chairside.landing_root, mode=config.mode
         )
         context.log.info(result.summary())

@@ -44,12 +44,15 @@ class Pipeline:
         self.warehouse = tmp_path / "warehouse" / "chairside.duckdb"
 
     def sync(self, mode: str) -> list[dg.ExecuteInProcessResult]:
-        from orchestration.automation import SYNC_JOB, sync_run_config
+        from extract.connectors import connectors
+        from orchestration.automation import sync_job_name, sync_run_config
 
-        job = self.definitions.resolve_job_def(SYNC_JOB)
+        job = self.definitions.resolve_job_def(sync_job_name("opendental"))
         return [
             job.execute_in_process(
-                partition_key=office.key, instance=self.instance, run_config=sync_run_config(mode)
+                partition_key=office.key,
+                instance=self.instance,
+                run_config=sync_run_config(connectors()["opendental"], mode),
             )
             for office in self.od.world.offices_on("opendental")
         ]
@@ -80,7 +83,7 @@ def test_definitions_wire_landing_assets_to_dbt_staging(pipeline):
     landing = graph.get(dg.AssetKey(["landing", "opendental", "patients"]))
     assert landing.partitions_def.get_partition_keys() == ["od_riverside", "od_lakeside"]
     schedules = {s.name: s for s in repo.schedules}
-    assert set(schedules) == {"hourly_incremental_sync", "daily_full_sync"}
+    assert set(schedules) == {"opendental_hourly_incremental_sync", "opendental_daily_full_sync"}
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     dbt_asset = repo.resolve_assets_def(staging_keys[0])
     assert dbt_asset.op.pool == "duckdb_writer"

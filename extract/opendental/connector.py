@@ -11,6 +11,7 @@ import duckdb
 import httpx
 
 from chairside.config import OpenDentalConnection, secret
+from extract.connectors import Connector
 from extract.http import ApiClient, ApiError, RetryPolicy
 from extract.landing import Landing
 from extract.opendental.contracts import contract_violation
@@ -264,3 +265,14 @@ def _query(sql: str, params: dict) -> list[tuple]:
     """Read landed Parquet with a private in-memory DuckDB: no warehouse lock involved."""
     with duckdb.connect() as con:
         return con.execute(sql, params).fetchall()
+
+
+CONNECTOR = Connector(
+    vendor=VENDOR,
+    entities={
+        entity: f"Open Dental {entity} ({stream.kind} sync of GET {stream.path})"
+        for entity, stream in STREAMS.items()
+    },
+    sync_entity=sync_entity,
+    parents={entity: s.parent[0] for entity, s in STREAMS.items() if s.parent},
+)

@@ -1,0 +1,29 @@
+"""Every source Chairside can extract, in one registry the orchestration layer iterates.
+
+A connector is a vendor package under ``extract/<vendor>/`` that exposes ``CONNECTOR``: the
+entities it extracts (in dependency order), which entity each one reads from the landing zone
+(its parent), and ``sync_entity(connection, entity, *, landing_root, mode)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Connector:
+    vendor: str
+    # Entity -> one-line description; dict order is extraction order (parents first).
+    entities: dict[str, str]
+    # (connection, entity, *, landing_root, mode) -> extract.sync.SyncResult
+    sync_entity: Callable
+    # Entity -> the entity whose landed records it reads (children of parents).
+    parents: dict[str, str] = field(default_factory=dict)
+
+
+def connectors() -> dict[str, Connector]:
+    # Imported here so that loading one vendor never requires another's optional pieces.
+    from extract.opendental.connector import CONNECTOR as opendental
+
+    return {c.vendor: c for c in (opendental,)}
