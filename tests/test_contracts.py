@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from extract.contracts import contract_violation
 from extract.opendental import contracts
-from extract.opendental.contracts import contract_violation
 
 
 def test_wire_rules_parse():

@@ -12,9 +12,9 @@ import httpx
 
 from chairside.config import OpenDentalConnection, secret
 from extract.connectors import Connector
+from extract.contracts import contract_violation
 from extract.http import ApiClient, ApiError, RetryPolicy
 from extract.landing import Landing
-from extract.opendental.contracts import contract_violation
 from extract.opendental.streams import STREAMS, Stream
 from extract.state import Run, SyncState
 from extract.sync import Mode, Page, StreamSpec, SyncResult, run_stream

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 EMPTY_DATE = "0001-01-01"
 EMPTY_DATETIME = "0001-01-01 00:00:00"
@@ -209,19 +209,3 @@ class Definition(_Record):
     ItemName: str
     ItemOrder: OdInt | None = None
     IsHidden: OdBool | None = None
-
-
-def contract_violation(model: type[_Record], record: Any) -> str | None:
-    """None when the record keeps its contract, else a reason naming fields but no values."""
-    if not isinstance(record, dict):
-        return f"expected a JSON object, got {type(record).__name__}"
-    try:
-        model.model_validate(record)
-    except ValidationError as error:
-        problems = []
-        for item in error.errors(include_input=False, include_url=False):
-            field = ".".join(str(part) for part in item["loc"]) or "(record)"
-            message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"{field}: {message}")
-        return "; ".join(problems)
-    return None
