@@ -50,6 +50,8 @@ class FaultRule:
     retry_after_date: bool = False  # "status": send Retry-After as an HTTP-date
     delay: float = 0.0  # "slow": seconds
     rows: int = 0  # "shift": how many rows the page moves back
+    # Only requests for this office (world office key); None = every office.
+    office: str | None = None
     record_field: str = ""  # "corrupt": the field of the page's first row to overwrite...
     value: Any = None  # ...with this value (a record that breaks its contract)
     _pattern: re.Pattern[str] = field(init=False, repr=False)
@@ -87,7 +89,9 @@ class FaultRule:
     def spent(self) -> bool:
         return self.times is not None and self._hits >= self.times
 
-    def matches(self, path: str) -> bool:
+    def matches(self, path: str, office: str | None = None) -> bool:
+        if self.office is not None and office != self.office:
+            return False
         return self._pattern.search(path) is not None
 
 
@@ -107,11 +111,11 @@ class FaultSet:
         with self._lock:
             self._rules.clear()
 
-    def take(self, path: str) -> FaultRule | None:
+    def take(self, path: str, office: str | None = None) -> FaultRule | None:
         """The fault to apply to this request, if any (counting it against the rule)."""
         with self._lock:
             for rule in self._rules:
-                if rule.spent or not rule.matches(path):
+                if rule.spent or not rule.matches(path, office):
                     continue
                 if rule._skipped < rule.skip:
                     rule._skipped += 1

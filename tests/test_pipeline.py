@@ -43,7 +43,7 @@ class Pipeline:
         self.tmp_path = tmp_path
         self.warehouse = tmp_path / "warehouse" / "chairside.duckdb"
 
-    def sync(self, mode: str) -> list[dg.ExecuteInProcessResult]:
+    def sync(self, mode: str, *, raise_on_error: bool = True) -> list[dg.ExecuteInProcessResult]:
         from extract.connectors import connectors
         from orchestration.automation import sync_job_name, sync_run_config
 
@@ -53,9 +53,14 @@ class Pipeline:
                 partition_key=office.key,
                 instance=self.instance,
                 run_config=sync_run_config(connectors()["opendental"], mode),
+                raise_on_error=raise_on_error,
             )
             for office in self.od.world.offices_on("opendental")
         ]
+
+    def sync_tolerant(self) -> list[dg.ExecuteInProcessResult]:
+        """An incremental sync of every office that reports failures instead of raising."""
+        return self.sync("incremental", raise_on_error=False)
 
     def transform(self) -> dg.ExecuteInProcessResult:
         from orchestration.dbt_assets import build_dbt_assets
@@ -65,10 +70,10 @@ class Pipeline:
             [build_dbt_assets()], instance=self.instance, resources=build_resources()
         )
 
-    def diffs(self):
+    def diffs(self, offices: list[str] | None = None):
         truth = self.tmp_path / "truth"
         self.od.world.export_truth(truth)
-        offices = [o.key for o in self.od.world.offices_on("opendental")]
+        offices = offices or [o.key for o in self.od.world.offices_on("opendental")]
         return compare_staging_to_truth(self.warehouse, truth, offices)
 
 
@@ -139,3 +144,23 @@ def _table_hashes(warehouse: Path) -> dict[str, int]:
                 f"select bit_xor(hash({select})) from staging.{table}"
             ).fetchone()[0]
         return hashes
+
+
+def test_a_failing_office_leaves_the_other_offices_fresh(pipeline):
+    from simulators.faults import FaultRule
+
+    assert all(r.success for r in pipeline.sync("full"))
+    assert pipeline.transform().success
+    pipeline.od.world.advance(timedelta(days=2), seed=8)
+    pipeline.od.faults.add(
+        FaultRule(path="^/", kind="status", code=503, times=None, office="od_lakeside")
+    )
+    results = {r.dagster_run.tags["dagster/partition"]: r for r in pipeline.sync_tolerant()}
+    assert results["od_riverside"].success
+    assert not results["od_lakeside"].success
+    assert pipeline.transform().success
+
+    diffs = {d.table: d for d in pipeline.diffs(offices=["od_riverside"])}
+    assert all(d.ok for d in diffs.values()), diffs
+    stale = {d.table: d for d in pipeline.diffs(offices=["od_lakeside"])}
+    assert not stale["appointments"].ok  # lakeside keeps its last good data until it recovers

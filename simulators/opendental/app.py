@@ -434,7 +434,7 @@ class OpenDentalSimulator:
         if not self.throttle.allow(customer):
             return self._throttled()
         request.state.office = self.offices[customer]
-        rule = self.faults.take(api_path)
+        rule = self.faults.take(api_path, request.state.office)
         if rule is None:
             return await call_next(request)
         return await fault_rules.apply(rule, request, call_next)
