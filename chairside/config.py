@@ -122,6 +122,10 @@ class CareStackConnection(_Connection):
     client_secret_env: EnvName | None = None
     # No published rate limit: stay polite by default.
     requests_per_second: float = Field(default=5.0, gt=0)
+    # Unconfirmed endpoints (paths under base_url) of online appointment requests and
+    # CS Conversation calls; both are assumed to page like the sync feeds.
+    appointment_requests_path: str = "/sync/appointment-requests"
+    conversation_calls_path: str = "/sync/conversation-calls"
 
 
 class NexHealthConnection(_Connection):
@@ -137,6 +141,10 @@ class NexHealthConnection(_Connection):
     # appointments endpoints also share 1,000 requests/minute.
     requests_per_second: float = Field(default=10.0, gt=0)
     page_size: int = Field(default=1000, ge=1, le=1000)
+    # GET /appointments requires a start/end window (ISO-8601) on start_time. Whether NexHealth
+    # caps its length is unconfirmed, so it is a setting; the default asks for every appointment.
+    appointments_start: str = "2000-01-01T00:00:00Z"
+    appointments_end: str = "2100-01-01T00:00:00Z"
 
 
 class TwilioConnection(_Connection):
@@ -149,6 +157,12 @@ class TwilioConnection(_Connection):
     numbers: dict[str, Identifier] = Field(default_factory=dict)
     requests_per_second: float = Field(default=20.0, gt=0)
     page_size: int = Field(default=1000, ge=1, le=1000)
+    # Re-read calls that started this long before the cursor: a call in progress at the last
+    # sync changes until it ends, so this must exceed the longest call the group has.
+    overlap_minutes: int = Field(default=120, ge=0)
+    # Twilio documents StartTime/DateSent filters as UTC dates; whether a full time is honoured
+    # is unconfirmed. "date" sends the date of (cursor - overlap): safe, reads up to a day more.
+    filter_granularity: Literal["date", "datetime"] = "date"
 
 
 class StripeConnection(_Connection):
@@ -159,6 +173,10 @@ class StripeConnection(_Connection):
     # Stripe's read limit is 100 requests/s in live mode and 25/s in test mode.
     requests_per_second: float = Field(default=25.0, gt=0)
     page_size: int = Field(default=100, ge=1, le=100)
+    # Lists filter only by creation time, so the overlap must span the days objects still
+    # change in: payouts settle and balance transactions become available within ~4 days
+    # (over a weekend). Later changes wait for the daily full sync.
+    overlap_minutes: int = Field(default=7200, ge=0)
 
 
 class QuickBooksConnection(_Connection):

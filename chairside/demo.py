@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chairside import paths
-from chairside.simulator_process import opendental_simulator, use_demo_credentials
+from chairside.simulator_process import point_demo_config_at, simulators
 
 DEMO_ROOT = paths.REPO_ROOT / "var" / "demo"
 # Dagster's console logger at WARNING: the summary below says what happened; the full event log
@@ -37,15 +37,16 @@ def main() -> None:
     shutil.rmtree(DEMO_ROOT, ignore_errors=True)  # every demo starts from an empty platform
     os.environ["CHAIRSIDE_LANDING"] = str(landing)
     os.environ["CHAIRSIDE_WAREHOUSE"] = str(warehouse)
-    os.environ["CHAIRSIDE_OD_RPS"] = "100"  # the simulator is started with a matching limit
-    use_demo_credentials()
+    os.environ["CHAIRSIDE_OD_RPS"] = "100"  # the simulators are started with a higher limit
     timings: list[tuple[str, float]] = []
 
     started = time.monotonic()
-    with opendental_simulator(rps=200) as url:
-        timings.append(("start Open Dental simulator", time.monotonic() - started))
-        os.environ["CHAIRSIDE_OD_BASE_URL"] = f"{url}/api/v1"
-        console.print(f"[bold]Open Dental simulator[/] listening on {url}")
+    with simulators(rps=200) as urls:
+        timings.append(("start the vendor simulators", time.monotonic() - started))
+        point_demo_config_at(urls)
+        for vendor, url in urls.items():
+            console.print(f"[bold]{vendor} simulator[/] listening on {url}")
+        url = urls["opendental"]
 
         from extract.connectors import connectors
         from orchestration.automation import sync_job_name, sync_run_config

@@ -1,7 +1,9 @@
-"""Start the Open Dental simulator as a child process on loopback (for the demo and `make ui`)."""
+"""Start every vendor simulator (one world) as a child process on loopback, for the demo and
+`make ui`, and point the demo organisation's connections at them."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,37 +13,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-# The simulator's demo credentials (not secrets: they only open the local simulator).
-DEMO_ENV = {
-    "OD_DEVELOPER_KEY": "demo-developer-key",
-    "OD_RIVERSIDE_CUSTOMER_KEY": "cust-riverside",
-    "OD_LAKESIDE_CUSTOMER_KEY": "cust-lakeside",
-}
+from simulators.demo import DEMO_CREDENTIALS
 
 
 @contextmanager
-def opendental_simulator(
-    *, seed: int = 7, persons: int = 400, rps: float = 200.0, port: int = 0
-) -> Iterator[str]:
-    """Yield the simulator's base URL (``http://127.0.0.1:PORT``); stop it on exit."""
+def simulators(*, seed: int = 7, persons: int = 400, rps: float = 200.0) -> Iterator[dict]:
+    """Yield ``{vendor: base_url}`` while the simulators run; stop them on exit."""
     with tempfile.TemporaryDirectory() as tmp:
-        ready = Path(tmp) / "ready"
+        ready = Path(tmp) / "ready.json"
         command = [
-            sys.executable, "-m", "simulators.opendental",
-            "--seed", str(seed), "--persons", str(persons), "--port", str(port),
-            "--rps", str(rps), "--burst", "5", "--developer-key", DEMO_ENV["OD_DEVELOPER_KEY"],
-            "--ready-file", str(ready),
+            sys.executable, "-m", "simulators", "--seed", str(seed), "--persons", str(persons),
+            "--rps", str(rps), "--ready-file", str(ready),
         ]  # fmt: skip
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 120
-            while not ready.exists() or not ready.read_text().strip():
+            while not ready.exists():
                 if process.poll() is not None:
-                    raise RuntimeError(f"simulator exited with code {process.returncode}")
+                    raise RuntimeError(f"simulators exited with code {process.returncode}")
                 if time.monotonic() > deadline:
-                    raise RuntimeError("simulator did not start within 120 s")
+                    raise RuntimeError("simulators did not start within 120 s")
                 time.sleep(0.1)
-            yield ready.read_text().strip()
+            yield json.loads(ready.read_text())
         finally:
             process.terminate()
             try:
@@ -50,6 +43,9 @@ def opendental_simulator(
                 process.kill()
 
 
-def use_demo_credentials() -> None:
-    for name, value in DEMO_ENV.items():
+def point_demo_config_at(urls: dict[str, str]) -> None:
+    """Set the variables config/demo_org.yaml reads: base URLs and the demo credentials."""
+    for name, value in DEMO_CREDENTIALS.items():
         os.environ.setdefault(name, value)
+    for vendor, url in urls.items():
+        os.environ[f"CHAIRSIDE_{vendor.upper()}_BASE_URL"] = url

@@ -7,15 +7,14 @@ import os
 import subprocess
 import sys
 
-from chairside.simulator_process import opendental_simulator, use_demo_credentials
+from chairside.simulator_process import point_demo_config_at, simulators
 
 
 def main() -> None:
-    use_demo_credentials()
     os.environ.setdefault("CHAIRSIDE_OD_RPS", "100")
-    with opendental_simulator(rps=200, port=8765) as url:
-        os.environ["CHAIRSIDE_OD_BASE_URL"] = f"{url}/api/v1"
-        print(f"Open Dental simulator on {url}; starting the Dagster UI (Ctrl-C stops both)")
+    with simulators(rps=200) as urls:
+        point_demo_config_at(urls)
+        print(f"Simulators: {urls}; starting the Dagster UI (Ctrl-C stops both)")
         command = [sys.executable, "-m", "dagster", "dev", "-m", "orchestration.definitions"]
         with contextlib.suppress(KeyboardInterrupt):
             subprocess.run(command, check=False)

@@ -24,7 +24,7 @@ def demo_data() -> dict:
 
 
 def test_demo_config_loads_with_defaults_expanded(monkeypatch):
-    monkeypatch.delenv("CHAIRSIDE_OD_BASE_URL", raising=False)
+    monkeypatch.delenv("CHAIRSIDE_OPENDENTAL_BASE_URL", raising=False)
     monkeypatch.setenv("CHAIRSIDE_OD_RPS", "7.5")
     org = load_organisation(DEMO)
     riverside = org.connection("od_riverside")

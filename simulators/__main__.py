@@ -1,0 +1,53 @@
+"""Serve one generated world over every vendor's simulated API until SIGTERM/SIGINT.
+
+    python -m simulators --seed 7 --persons 400 [--rps 200] [--ready-file PATH]
+
+Each vendor gets its own loopback port. Prints one line per vendor, and writes a JSON object
+``{vendor: base_url}`` to ``--ready-file`` (atomically) once every server accepts connections.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from simulators.demo import DEMO_APPS
+from simulators.generate import generate_world
+from simulators.server import serve_in_thread
+from simulators.world import WorldSpec
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators", description=__doc__)
+    parser.add_argument("--seed", type=int, default=WorldSpec.seed)
+    parser.add_argument("--persons", type=int, default=WorldSpec.n_persons)
+    parser.add_argument("--rps", type=float, default=200.0, help="0 disables throttling")
+    parser.add_argument("--ready-file", type=Path)
+    args = parser.parse_args(argv)
+
+    world = generate_world(WorldSpec(seed=args.seed, n_persons=args.persons))
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with ExitStack() as servers:
+        urls = {}
+        for vendor, build in DEMO_APPS.items():
+            server = servers.enter_context(serve_in_thread(build(world, args.rps or None)))
+            urls[vendor] = server.url
+            sys.stdout.write(f"{vendor} simulator listening on {server.url}\n")
+        sys.stdout.flush()
+        if args.ready_file:
+            partial = args.ready_file.with_name(f"{args.ready_file.name}.partial")
+            partial.write_text(json.dumps(urls))
+            partial.replace(args.ready_file)  # a watcher never reads half a file
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

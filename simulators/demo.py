@@ -1,0 +1,36 @@
+"""The demo group's simulators: every vendor served from ONE world, so the same patient's card
+payment is in the PMS ledger, the processor and a payout, and the same caller is a patient.
+
+``DEMO_CREDENTIALS`` are the values of the environment variables ``config/demo_org.yaml``
+names; they open only these local simulators and are not secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from simulators.world import World
+
+DEMO_CREDENTIALS = {
+    "OD_DEVELOPER_KEY": "demo-developer-key",
+    "OD_RIVERSIDE_CUSTOMER_KEY": "cust-riverside",
+    "OD_LAKESIDE_CUSTOMER_KEY": "cust-lakeside",
+}
+
+
+def _opendental(world: World, rps: float | None) -> Any:
+    from simulators.opendental.app import OpenDentalSimSettings, create_app
+
+    settings = OpenDentalSimSettings(
+        developer_key=DEMO_CREDENTIALS["OD_DEVELOPER_KEY"],
+        requests_per_second=rps,
+        throttle_burst=5.0,
+    )
+    return create_app(world, settings)
+
+
+# Vendor -> builds its app for the demo world; rps None = unthrottled.
+DEMO_APPS: dict[str, Callable[[World, float | None], Any]] = {
+    "opendental": _opendental,
+}
