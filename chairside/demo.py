@@ -56,26 +56,31 @@ def main() -> None:
 
         step = time.monotonic()
         definitions = defs()
-        sync_job = definitions.resolve_job_def(sync_job_name("opendental"))
-        connection_ids = sync_job.partitions_def.get_partition_keys()
         timings.append(("load Dagster definitions (dbt parse)", time.monotonic() - step))
 
         instance = dg.DagsterInstance.get()
-        landed: dict[tuple[str, str], int] = {}
-        for connection_id in connection_ids:
-            step = time.monotonic()
-            result = sync_job.execute_in_process(
-                partition_key=connection_id,
-                instance=instance,
-                run_config={**sync_run_config(connectors()["opendental"], "full"), **QUIET},
-            )
-            for event in result.get_asset_materialization_events():
-                materialization = event.event_specific_data.materialization
-                entity = materialization.asset_key.path[-1]
-                landed[(connection_id, entity)] = materialization.metadata["rows"].value
-            timings.append(
-                (f"extract office {connection_id} (10 entities)", time.monotonic() - step)
-            )
+        landed: dict[tuple[str, str], int] = {}  # (vendor, entity) -> rows, all connections
+        for vendor, connector in connectors().items():
+            if vendor not in urls:
+                continue
+            job = definitions.resolve_job_def(sync_job_name(vendor))
+            for connection_id in job.partitions_def.get_partition_keys():
+                step = time.monotonic()
+                result = job.execute_in_process(
+                    partition_key=connection_id,
+                    instance=instance,
+                    run_config={**sync_run_config(connector, "full"), **QUIET},
+                )
+                for event in result.get_asset_materialization_events():
+                    entity = event.asset_key.path[-1]
+                    rows = event.event_specific_data.materialization.metadata["rows"].value
+                    landed[(vendor, entity)] = landed.get((vendor, entity), 0) + rows
+                timings.append(
+                    (f"extract {vendor} {connection_id} ({len(connector.entities)} entities)",
+                     time.monotonic() - step)
+                )  # fmt: skip
+        od_connections = definitions.resolve_job_def(sync_job_name("opendental"))
+        od_connections = od_connections.partitions_def.get_partition_keys()
 
         step = time.monotonic()
         dbt_result = dg.materialize(
@@ -92,12 +97,12 @@ def main() -> None:
             httpx.post(f"{url}/_sim/export", json={"dir": truth_dir}, timeout=60).raise_for_status()
             from chairside.verify import compare_staging_to_truth
 
-            diffs = compare_staging_to_truth(warehouse, Path(truth_dir), connection_ids)
+            diffs = compare_staging_to_truth(warehouse, Path(truth_dir), od_connections)
         timings.append(("compare staging with the simulator's world", time.monotonic() - step))
 
     _print_counts(warehouse, landed)
     _print_timings(timings, time.monotonic() - started)
-    _print_verification(diffs, failed_checks)
+    _print_verification(diffs, failed_checks)  # Open Dental staging vs the world
     console.print(
         f"\n[bold]Warehouse[/]  {warehouse}\n"
         f"[bold]Landing[/]    {landing}  (Parquet batches + _state.sqlite cursors)\n"
@@ -114,7 +119,7 @@ def main() -> None:
 def _print_counts(warehouse: Path, landed: dict[tuple[str, str], int]) -> None:
     table = Table(title="Rows per table")
     table.add_column("table")
-    table.add_column("landed (all offices)", justify="right")
+    table.add_column("landed (all connections)", justify="right")
     table.add_column("warehouse rows", justify="right")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = con.execute(
@@ -123,11 +128,10 @@ def _print_counts(warehouse: Path, landed: dict[tuple[str, str], int]) -> None:
         ).fetchall()
         for schema, name in names:
             count = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
-            entity = name.removeprefix("stg_opendental__")
-            landed_rows = sum(v for (_, e), v in landed.items() if e == entity)
-            table.add_row(
-                f"{schema}.{name}", str(landed_rows) if entity != name else "", str(count)
-            )
+            vendor, _, entity = name.removeprefix("stg_").partition("__")
+            landed_rows = landed.get((vendor, entity))
+            shown = "" if landed_rows is None else str(landed_rows)
+            table.add_row(f"{schema}.{name}", shown, str(count))
     console.print(table)
 
 

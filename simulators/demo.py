@@ -16,6 +16,7 @@ DEMO_CREDENTIALS = {
     "OD_DEVELOPER_KEY": "demo-developer-key",
     "OD_RIVERSIDE_CUSTOMER_KEY": "cust-riverside",
     "OD_LAKESIDE_CUSTOMER_KEY": "cust-lakeside",
+    "NEXHEALTH_API_KEY": "demo-nexhealth-api-key",
 }
 
 
@@ -30,7 +31,20 @@ def _opendental(world: World, rps: float | None) -> Any:
     return create_app(world, settings)
 
 
+def _nexhealth(world: World, rps: float | None) -> Any:
+    from simulators.nexhealth.app import NexHealthSimSettings, create_app
+
+    settings = NexHealthSimSettings(
+        api_keys={DEMO_CREDENTIALS["NEXHEALTH_API_KEY"]: None},
+        requests_per_second=rps,
+        appointments_requests_per_second=rps,
+        throttle_burst=5.0,
+    )
+    return create_app(world, settings)
+
+
 # Vendor -> builds its app for the demo world; rps None = unthrottled.
 DEMO_APPS: dict[str, Callable[[World, float | None], Any]] = {
     "opendental": _opendental,
+    "nexhealth": _nexhealth,
 }
