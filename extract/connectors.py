@@ -24,6 +24,11 @@ class Connector:
 
 def connectors() -> dict[str, Connector]:
     # Imported here so that loading one vendor never requires another's optional pieces.
+    from extract.carestack.connector import CONNECTOR as carestack
+    from extract.nexhealth.connector import CONNECTOR as nexhealth
     from extract.opendental.connector import CONNECTOR as opendental
+    from extract.quickbooks.connector import CONNECTOR as quickbooks
+    from extract.stripe.connector import CONNECTOR as stripe
+    from extract.twilio.connector import CONNECTOR as twilio
 
-    return {c.vendor: c for c in (opendental,)}
+    return {c.vendor: c for c in (opendental, carestack, nexhealth, twilio, stripe, quickbooks)}

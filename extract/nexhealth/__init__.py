@@ -1,0 +1,1 @@
+"""NexHealth Synchronizer API connector (one institution per connection, read per location)."""

@@ -1,0 +1,1 @@
+"""NexHealth Synchronizer API simulator (the route to Dentrix, Eaglesoft, Denticon, ...)."""
