@@ -238,13 +238,18 @@ class Organisation(_Strict):
     def _references(self) -> Organisation:
         problems = []
         connection_ids = [c.id for c in self.connections]
-        for kind, ids in (
-            ("connections", connection_ids),
-            ("locations", [x.id for x in self.locations]),
-        ):
+        location_ids = [x.id for x in self.locations]
+        for kind, ids in (("connections", connection_ids), ("locations", location_ids)):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 problems.append(f"{kind}: duplicate id(s) {dupes}; every id must be unique")
+        for i, connection in enumerate(self.connections):
+            for number, location_id in getattr(connection, "numbers", {}).items():
+                if location_id not in location_ids:
+                    problems.append(
+                        f"connections[{i}].numbers[{number!r}]: {location_id!r} is not a "
+                        f"location id (known: {location_ids})"
+                    )
         for i, location in enumerate(self.locations):
             if location.connection not in connection_ids:
                 problems.append(

@@ -32,3 +32,14 @@ def connectors() -> dict[str, Connector]:
     from extract.twilio.connector import CONNECTOR as twilio
 
     return {c.vendor: c for c in (opendental, carestack, nexhealth, twilio, stripe, quickbooks)}
+
+
+def prepare_landing(landing_root) -> None:
+    """Write the zero-row schema file of every registered entity, so dbt's sources read (as
+    empty) before a vendor's first sync."""
+    from extract.landing import Landing
+
+    landing = Landing(landing_root)
+    for connector in connectors().values():
+        for entity in connector.entities:
+            landing.ensure_entity(connector.vendor, entity)

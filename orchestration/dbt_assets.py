@@ -14,8 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from chairside import paths
-from extract.connectors import connectors
-from extract.landing import Landing
+from extract.connectors import prepare_landing
 from orchestration.resources import dbt_executable
 
 WAREHOUSE_POOL = "duckdb_writer"
@@ -60,10 +59,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         os.environ.setdefault("CHAIRSIDE_LANDING", str(paths.landing_root()))
         os.environ.setdefault("CHAIRSIDE_WAREHOUSE", str(paths.warehouse_path()))
         paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
-        landing = Landing(paths.landing_root())
-        for connector in connectors().values():  # schema files: sources read before a first sync
-            for entity in connector.entities:
-                landing.ensure_entity(connector.vendor, entity)
+        prepare_landing(paths.landing_root())
         yield from dbt.cli(["build"], context=context).stream()
 
     return chairside_dbt

@@ -17,6 +17,8 @@ DEMO_CREDENTIALS = {
     "OD_RIVERSIDE_CUSTOMER_KEY": "cust-riverside",
     "OD_LAKESIDE_CUSTOMER_KEY": "cust-lakeside",
     "NEXHEALTH_API_KEY": "demo-nexhealth-api-key",
+    "TWILIO_ACCOUNT_SID": "AC" + "d" * 32,
+    "TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
 }
 
 
@@ -43,8 +45,21 @@ def _nexhealth(world: World, rps: float | None) -> Any:
     return create_app(world, settings)
 
 
+def _twilio(world: World, rps: float | None) -> Any:
+    from simulators.twilio.app import TwilioSimSettings, create_app
+
+    settings = TwilioSimSettings(
+        account_sid=DEMO_CREDENTIALS["TWILIO_ACCOUNT_SID"],
+        auth_token=DEMO_CREDENTIALS["TWILIO_AUTH_TOKEN"],
+        requests_per_second=rps,
+        throttle_burst=5.0,
+    )
+    return create_app(world, settings)
+
+
 # Vendor -> builds its app for the demo world; rps None = unthrottled.
 DEMO_APPS: dict[str, Callable[[World, float | None], Any]] = {
     "opendental": _opendental,
     "nexhealth": _nexhealth,
+    "twilio": _twilio,
 }

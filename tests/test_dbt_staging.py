@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from extract.connectors import prepare_landing
 from extract.landing import BatchMeta, LandedRecord, Landing, QuarantinedRecord
 from extract.opendental.streams import STREAMS
 
@@ -311,6 +312,7 @@ def dbt_executable() -> str:
 
 
 def run_dbt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    prepare_landing(tmp_path / "landing")  # other vendors' sources read as empty
     env = {
         **os.environ,
         "CHAIRSIDE_LANDING": str(tmp_path / "landing"),
