@@ -17,6 +17,9 @@ DEMO_CREDENTIALS = {
     "OD_RIVERSIDE_CUSTOMER_KEY": "cust-riverside",
     "OD_LAKESIDE_CUSTOMER_KEY": "cust-lakeside",
     "NEXHEALTH_API_KEY": "demo-nexhealth-api-key",
+    "CARESTACK_ACCOUNT_ID": "cs-account-1001",
+    "CARESTACK_ACCOUNT_KEY": "demo-carestack-account-key",
+    "CARESTACK_VENDOR_KEY": "demo-carestack-vendor-key",
     "TWILIO_ACCOUNT_SID": "AC" + "d" * 32,
     "TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
 }
@@ -57,9 +60,23 @@ def _twilio(world: World, rps: float | None) -> Any:
     return create_app(world, settings)
 
 
+def _carestack(world: World, rps: float | None) -> Any:
+    from simulators.carestack.app import CareStackSimSettings, create_app
+
+    settings = CareStackSimSettings(
+        vendor_key=DEMO_CREDENTIALS["CARESTACK_VENDOR_KEY"],
+        account_keys={
+            DEMO_CREDENTIALS["CARESTACK_ACCOUNT_ID"]: DEMO_CREDENTIALS["CARESTACK_ACCOUNT_KEY"]
+        },
+        requests_per_second=rps,
+    )
+    return create_app(world, settings)
+
+
 # Vendor -> builds its app for the demo world; rps None = unthrottled.
 DEMO_APPS: dict[str, Callable[[World, float | None], Any]] = {
     "opendental": _opendental,
+    "carestack": _carestack,
     "nexhealth": _nexhealth,
     "twilio": _twilio,
 }
