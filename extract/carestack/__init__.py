@@ -1,0 +1,1 @@
+"""CareStack connector (partner API; contract not public, so unconfirmed details are settings)."""

@@ -1,0 +1,1 @@
+"""CareStack partner API simulator: serves the world's CareStack offices (see ``app``)."""
