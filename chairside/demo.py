@@ -28,7 +28,7 @@ DEMO_ROOT = paths.REPO_ROOT / "var" / "demo"
 # Dagster's console logger at WARNING: the summary below says what happened; the full event log
 # is in the run storage for `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-console = Console()
+console = Console(width=110)  # wide enough for model names when output is not a terminal
 
 
 def main() -> None:

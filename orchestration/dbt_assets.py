@@ -23,13 +23,13 @@ WAREHOUSE_POOL = "duckdb_writer"
 @cache
 def dbt_project() -> DbtProject:
     project = DbtProject(project_dir=paths.DBT_PROJECT_DIR, profiles_dir=paths.DBT_PROJECT_DIR)
-    if os.environ.get("DAGSTER_IS_DEV_CLI") or not project.manifest_path.exists():
-        # `dagster dev` re-parses on every load; elsewhere (tests, CI, the demo) parse once.
-        subprocess.run(
-            [dbt_executable(), "parse", "--quiet", "--project-dir", str(paths.DBT_PROJECT_DIR),
-             "--profiles-dir", str(paths.DBT_PROJECT_DIR)],
-            check=True,
-        )  # fmt: skip
+    # Parse once per process: a manifest left from an earlier parse may miss models added since,
+    # and Dagster would then meet dbt results for nodes it does not know.
+    subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--project-dir", str(paths.DBT_PROJECT_DIR),
+         "--profiles-dir", str(paths.DBT_PROJECT_DIR)],
+        check=True,
+    )  # fmt: skip
     return project
 
 
