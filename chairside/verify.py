@@ -55,7 +55,14 @@ def _compare(
         truth = truth.filter(~pl.col("IsHidden"))  # the API lists only visible clinics
     truth = truth.rename({c: snake(c) for c in truth.columns}).rename({"office": "connection_id"})
     columns = truth.columns
-    staging = con.sql(f"select {', '.join(columns)} from staging.stg_opendental__{entity}").pl()
+    selected = ", ".join(columns)
+    staging = pl.from_arrow(
+        con.execute(
+            f"select {selected} from staging.stg_opendental__{entity} "
+            "where list_contains($offices, connection_id)",
+            {"offices": offices},
+        ).to_arrow_table()
+    )
     diff = TableDiff(entity, truth.height, staging.height)
     both = truth.join(staging, on=["connection_id", key], how="inner", suffix="__stg")
     diff.extra = staging.height - both.height

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def pipeline(opendental, tmp_path, monkeypatch):
-    org = organisation_for(opendental)
+    org = organisation_for(opendental, max_attempts=2)
     config = tmp_path / "org.yaml"
     config.write_text(yaml.safe_dump(org.model_dump(mode="json")))
     monkeypatch.setenv("CHAIRSIDE_CONFIG", str(config))
