@@ -34,12 +34,15 @@ def connectors() -> dict[str, Connector]:
     return {c.vendor: c for c in (opendental, carestack, nexhealth, twilio, stripe, quickbooks)}
 
 
-def prepare_landing(landing_root) -> None:
-    """Write the zero-row schema file of every registered entity, so dbt's sources read (as
-    empty) before a vendor's first sync."""
+def prepare_landing(landing_root, organisation=None) -> None:
+    """Make every dbt source readable: the zero-row schema file of every registered entity
+    (sources read as empty before a vendor's first sync) and the organisation snapshot."""
     from extract.landing import Landing
+    from extract.organisation import land_organisation, organisation_dir
 
     landing = Landing(landing_root)
     for connector in connectors().values():
         for entity in connector.entities:
             landing.ensure_entity(connector.vendor, entity)
+    if organisation is not None or not organisation_dir(landing_root).exists():
+        land_organisation(organisation, landing_root)

@@ -126,10 +126,10 @@ class Landing:
             ]
             for row, q in zip(rows, quarantined, strict=True):
                 row["_reason"] = q.reason
-            _atomic_write(self.batch_path(meta, quarantine=True), rows, QUARANTINE_SCHEMA)
+            write_table_atomically(self.batch_path(meta, quarantine=True), rows, QUARANTINE_SCHEMA)
         if records:
             rows = [_row(meta, i, r.key, r.record, r.server_time) for i, r in enumerate(records)]
-            _atomic_write(self.batch_path(meta), rows, LANDING_SCHEMA)
+            write_table_atomically(self.batch_path(meta), rows, LANDING_SCHEMA)
 
     def load_files(self, vendor: str, entity: str, connection_id: str) -> Iterable[Path]:
         return sorted((self.entity_dir(vendor, entity) / connection_id).glob("*/part-*.parquet"))
@@ -155,10 +155,10 @@ def _row(meta: BatchMeta, row_seq: int, key, record: dict, server_time) -> dict:
 
 def _ensure_empty(path: Path, schema: pa.Schema) -> None:
     if not path.exists():
-        _atomic_write(path, [], schema)
+        write_table_atomically(path, [], schema)
 
 
-def _atomic_write(path: Path, rows: list[dict], schema: pa.Schema) -> None:
+def write_table_atomically(path: Path, rows: list[dict], schema: pa.Schema) -> None:
     """Write to a temporary name, fsync, then rename: readers see all of the file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer: two threads or processes may write the same (idempotent) file at once.

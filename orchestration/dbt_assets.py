@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from chairside import paths
+from chairside.config import load_organisation
 from extract.connectors import prepare_landing
 from orchestration.resources import dbt_executable
 
@@ -59,7 +60,7 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         os.environ.setdefault("CHAIRSIDE_LANDING", str(paths.landing_root()))
         os.environ.setdefault("CHAIRSIDE_WAREHOUSE", str(paths.warehouse_path()))
         paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
-        prepare_landing(paths.landing_root())
+        prepare_landing(paths.landing_root(), load_organisation(paths.config_path()))
         yield from dbt.cli(["build"], context=context).stream()
 
     return chairside_dbt

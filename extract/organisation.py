@@ -1,0 +1,56 @@
+"""The organisation config as data: a snapshot of its locations and phone numbers in the
+landing zone, so dbt can attach calls to locations and name locations as the group does.
+
+Written whole on every transform (it is small); ``{landing}/_organisation/<table>.parquet``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from chairside.config import Organisation
+from extract.landing import write_table_atomically
+
+LOCATIONS_SCHEMA = pa.schema(
+    [
+        ("location_id", pa.string()),
+        ("location_name", pa.string()),
+        ("connection_id", pa.string()),
+        ("vendor", pa.string()),
+        ("clinic_num", pa.int64()),
+        ("pms_location_id", pa.string()),
+    ]
+)
+PHONE_NUMBERS_SCHEMA = pa.schema(
+    [("connection_id", pa.string()), ("phone_number", pa.string()), ("location_id", pa.string())]
+)
+
+
+def organisation_dir(landing_root: Path | str) -> Path:
+    return Path(landing_root) / "_organisation"
+
+
+def land_organisation(organisation: Organisation | None, landing_root: Path | str) -> None:
+    """Write the snapshot; with no organisation, write empty tables (dbt still builds)."""
+    vendors = {c.id: c.vendor for c in organisation.connections} if organisation else {}
+    locations = [
+        {
+            "location_id": location.id,
+            "location_name": location.name,
+            "connection_id": location.connection,
+            "vendor": vendors[location.connection],
+            "clinic_num": location.clinic_num,
+            "pms_location_id": location.pms_location_id,
+        }
+        for location in (organisation.locations if organisation else [])
+    ]
+    numbers = [
+        {"connection_id": connection.id, "phone_number": number, "location_id": location_id}
+        for connection in (organisation.connections if organisation else [])
+        for number, location_id in getattr(connection, "numbers", {}).items()
+    ]
+    folder = organisation_dir(landing_root)
+    write_table_atomically(folder / "locations.parquet", locations, LOCATIONS_SCHEMA)
+    write_table_atomically(folder / "phone_numbers.parquet", numbers, PHONE_NUMBERS_SCHEMA)
