@@ -49,3 +49,7 @@ def point_demo_config_at(urls: dict[str, str]) -> None:
         os.environ.setdefault(name, value)
     for vendor, url in urls.items():
         os.environ[f"CHAIRSIDE_{vendor.upper()}_BASE_URL"] = url
+    if "quickbooks" in urls:
+        os.environ["CHAIRSIDE_QUICKBOOKS_TOKEN_URL"] = (
+            f"{urls['quickbooks']}/oauth2/v1/tokens/bearer"
+        )

@@ -20,6 +20,10 @@ DEMO_CREDENTIALS = {
     "CARESTACK_ACCOUNT_ID": "cs-account-1001",
     "CARESTACK_ACCOUNT_KEY": "demo-carestack-account-key",
     "CARESTACK_VENDOR_KEY": "demo-carestack-vendor-key",
+    "STRIPE_API_KEY": "sk_test_demo",
+    "QUICKBOOKS_CLIENT_ID": "demo-qbo-client",
+    "QUICKBOOKS_CLIENT_SECRET": "demo-qbo-secret",
+    "QUICKBOOKS_REFRESH_TOKEN": "demo-qbo-refresh-token",
     "TWILIO_ACCOUNT_SID": "AC" + "d" * 32,
     "TWILIO_AUTH_TOKEN": "demo-twilio-auth-token",
 }
@@ -73,10 +77,32 @@ def _carestack(world: World, rps: float | None) -> Any:
     return create_app(world, settings)
 
 
+def _stripe(world: World, rps: float | None) -> Any:
+    from simulators.stripe.app import StripeSimSettings, create_app
+
+    settings = StripeSimSettings(
+        api_key=DEMO_CREDENTIALS["STRIPE_API_KEY"], requests_per_second=rps
+    )
+    return create_app(world, settings)
+
+
+def _quickbooks(world: World, rps: float | None) -> Any:
+    from simulators.quickbooks.app import QuickBooksSimSettings, create_app
+
+    settings = QuickBooksSimSettings(
+        client_id=DEMO_CREDENTIALS["QUICKBOOKS_CLIENT_ID"],
+        client_secret=DEMO_CREDENTIALS["QUICKBOOKS_CLIENT_SECRET"],
+        initial_refresh_token=DEMO_CREDENTIALS["QUICKBOOKS_REFRESH_TOKEN"],
+    )
+    return create_app(world, settings)
+
+
 # Vendor -> builds its app for the demo world; rps None = unthrottled.
 DEMO_APPS: dict[str, Callable[[World, float | None], Any]] = {
     "opendental": _opendental,
     "carestack": _carestack,
     "nexhealth": _nexhealth,
     "twilio": _twilio,
+    "stripe": _stripe,
+    "quickbooks": _quickbooks,
 }
