@@ -1,0 +1,1 @@
+"""QuickBooks Online connector (read side): accounts, classes, departments, deposits, journals."""

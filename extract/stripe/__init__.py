@@ -1,0 +1,1 @@
+"""Stripe connector: charges, refunds, disputes, balance transactions and payouts of an account."""

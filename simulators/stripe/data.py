@@ -1,0 +1,697 @@
+"""The group's card-processor account, derived purely from the world (one Stripe-shaped account).
+
+Every PMS card payment (a ``payments`` row whose PayType definition is "Credit Card" or "Patient
+Portal", in any office of any PMS) is one charge, created when the payment was entered. Refunds
+and disputes hit a hash-chosen few charges some days later; every money movement has a balance
+transaction (gross ``amount``, ``fee``, ``net`` in cents, ``available_on`` N business days
+later for charges); each business day an automatic payout sweeps everything that has become
+available (``GET /v1/balance_transactions?payout=`` itemizes it).
+
+Everything is a function of the world's payments and clock: ids are hashes of what a record
+stands for (``ch_`` of office + PayNum, ``po_`` of the payout day), times come from the payment,
+and a record exists once its creation time has passed. So records stay stable as the world
+advances; only the states Stripe itself changes later (payout and dispute status, a charge's
+refunded/disputed flags, a balance transaction becoming available) move with the clock.
+
+Discrepancies against the PMS are off by default (``missing_charge_rate``,
+``orphan_charge_rate``) so a reconciliation test can switch them on; the truth tables record
+which charge belongs to which PMS payment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+import polars as pl
+
+from simulators.world import World
+
+CARD_PAY_TYPES = ("Credit Card", "Patient Portal")
+# metadata.payment_type of a charge. The world has no insurance payments made by card (its
+# payments are patients'), so "insurance" is in the vocabulary but never derived.
+PAYMENT_TYPES = (
+    "card_terminal",
+    "patient_portal",
+    "payment_plan",
+    "membership",
+    "outstanding_balance_collection",
+    "insurance",
+)
+DISPUTE_REASONS = ("fraudulent", "product_not_received", "duplicate", "general", "unrecognized")
+CARD_BRANDS = ("visa", "visa", "mastercard", "amex", "discover")
+DAY = 86_400
+HOUR = 3_600
+EVIDENCE_DAYS = 7  # a dispute needs a response within this many days
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True)
+class StripeDataSettings:
+    """How the processor behaves. Fees and timings are an account's terms, so settings."""
+
+    card_fee_bps: int = 290  # card not present: 2.9% + 30c
+    card_fee_fixed_cents: int = 30
+    card_present_fee_bps: int = 270  # terminal: 2.7% + 5c
+    card_present_fee_fixed_cents: int = 5
+    refund_rate: float = 0.02  # share of charges refunded (fully or in part)
+    partial_refund_share: float = 0.4
+    dispute_rate: float = 0.01
+    dispute_win_rate: float = 0.5
+    dispute_fee_cents: int = 1500
+    dispute_days: tuple[int, int] = (30, 60)  # from dispute to decision
+    payout_delay_business_days: int = 2  # charge -> available_on
+    payout_hour_utc: int = 4  # the daily automatic payout is created at this hour
+    failed_payout_rate: float = 0.0  # knob: share of payouts the bank returns
+    # Discrepancies (default none): PMS card payments with no charge, and charges with no PMS
+    # payment (probability per day of one such charge).
+    missing_charge_rate: float = 0.0
+    orphan_charge_rate: float = 0.0
+
+
+# --- stable hashing ------------------------------------------------------------------------
+
+
+def _digest(*parts: object) -> int:
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=18).digest(), "big")
+
+
+def unit(*parts: object) -> float:
+    """A stable pseudo-random number in [0, 1) for what ``parts`` name."""
+    return (_digest(*parts) % 1_000_000_007) / 1_000_000_007
+
+
+def stable_id(prefix: str, *parts: object) -> str:
+    """A Stripe-looking id (``ch_`` + 24 base62 characters) stable for what ``parts`` name."""
+    n, chars = _digest(prefix, *parts), []
+    for _ in range(24):
+        n, r = divmod(n, 62)
+        chars.append(_B62[r])
+    return f"{prefix}_{''.join(chars)}"
+
+
+# --- calendar ------------------------------------------------------------------------------
+
+
+def utc_day(epoch: int) -> date:
+    return datetime.fromtimestamp(epoch, UTC).date()
+
+
+def midnight(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+
+
+def add_business_days(day: date, n: int) -> date:
+    while n > 0:
+        day += timedelta(days=1)
+        n -= day.weekday() < 5
+    return day
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+@dataclass
+class Charge:
+    id: str
+    created: int
+    amount: int
+    fee: int
+    card_present: bool
+    payment_type: str
+    location: str
+    office: str | None  # None: a charge with no PMS payment behind it
+    pay_num: int | None
+    pat_num: int | None
+    clinic_num: int | None
+    refund: Refund | None = None
+    dispute: Dispute | None = None
+
+
+@dataclass
+class Refund:
+    id: str
+    charge: Charge
+    created: int
+    amount: int
+
+
+@dataclass
+class Dispute:
+    id: str
+    charge: Charge
+    created: int
+    closes_at: int
+    won: bool
+    reason: str
+
+
+@dataclass
+class BalanceTransaction:
+    id: str
+    type: str
+    reporting_category: str
+    amount: int
+    fee: int
+    source: str
+    created: int
+    available_on: int
+    charge: Charge | None = None  # the charge a charge/refund/dispute movement belongs to
+    payout: str | None = None  # the automatic payout that paid it out
+
+    @property
+    def net(self) -> int:
+        return self.amount - self.fee
+
+
+@dataclass
+class Payout:
+    id: str
+    day: date
+    created: int
+    arrival_date: int
+    amount: int
+    items: list[BalanceTransaction]
+    fails: bool
+    balance_transaction: BalanceTransaction | None = None
+    failure: BalanceTransaction | None = None
+
+
+@dataclass
+class StripeData:
+    now: int
+    settings: StripeDataSettings
+    charges: list[Charge]
+    refunds: list[Refund]
+    disputes: list[Dispute]
+    balance_transactions: list[BalanceTransaction]
+    payouts: list[Payout]
+    unrecorded: pl.DataFrame  # PMS card payments that have no charge (a discrepancy)
+
+    # -- states that change with the clock --------------------------------------------------
+
+    def payout_status(self, p: Payout) -> str:
+        if self.now < p.created + HOUR:
+            return "pending"
+        if self.now < p.arrival_date:
+            return "in_transit"
+        return "failed" if p.fails else "paid"
+
+    def dispute_status(self, d: Dispute) -> str:
+        if self.now >= d.closes_at:
+            return "won" if d.won else "lost"
+        return "needs_response" if self.now < d.created + EVIDENCE_DAYS * DAY else "under_review"
+
+    # -- API objects --------------------------------------------------------------------------
+
+    def charge_object(self, c: Charge) -> dict:
+        method = "card_present" if c.card_present else "card"
+        brand = CARD_BRANDS[_digest("brand", c.id) % len(CARD_BRANDS)]
+        metadata = {"payment_type": c.payment_type, "location": c.location}
+        if c.office is not None:
+            metadata |= {
+                "patient_ref": f"{c.office}:{c.pat_num}",
+                "pms_payment_ref": f"{c.office}:{c.pay_num}",
+                "pms_clinic_num": str(c.clinic_num),
+            }
+        refunded = c.refund.amount if c.refund else 0
+        return {
+            "id": c.id,
+            "object": "charge",
+            "amount": c.amount,
+            "amount_captured": c.amount,
+            "amount_refunded": refunded,
+            "balance_transaction": stable_id("txn", c.id),
+            "captured": True,
+            "created": c.created,
+            "currency": "usd",
+            "description": "Dental care payment",
+            "disputed": c.dispute is not None,
+            "livemode": False,
+            "metadata": metadata,
+            "paid": True,
+            "payment_intent": stable_id("pi", c.id),
+            "payment_method_details": {"type": method, method: {"brand": brand}},
+            "refunded": refunded == c.amount,
+            "status": "succeeded",
+        }
+
+    def refund_object(self, r: Refund) -> dict:
+        return {
+            "id": r.id,
+            "object": "refund",
+            "amount": r.amount,
+            "balance_transaction": stable_id("txn", r.id),
+            "charge": r.charge.id,
+            "created": r.created,
+            "currency": "usd",
+            "metadata": {},
+            "payment_intent": stable_id("pi", r.charge.id),
+            "reason": "requested_by_customer",
+            "status": "succeeded",
+        }
+
+    def dispute_object(self, d: Dispute) -> dict:
+        status = self.dispute_status(d)
+        txns = [t for t in self._dispute_txns.get(d.id, ()) if t.created <= self.now]
+        return {
+            "id": d.id,
+            "object": "dispute",
+            "amount": d.charge.amount,
+            "balance_transactions": [self.balance_transaction_object(t) for t in txns],
+            "charge": d.charge.id,
+            "created": d.created,
+            "currency": "usd",
+            "evidence_details": {
+                "due_by": d.created + EVIDENCE_DAYS * DAY,
+                "has_evidence": status != "needs_response",
+                "past_due": False,
+                "submission_count": int(status != "needs_response"),
+            },
+            "is_charge_refundable": False,
+            "livemode": False,
+            "metadata": {},
+            "payment_intent": stable_id("pi", d.charge.id),
+            "reason": d.reason,
+            "status": status,
+        }
+
+    def balance_transaction_object(self, t: BalanceTransaction) -> dict:
+        fee_details = (
+            [
+                {
+                    "amount": t.fee,
+                    "currency": "usd",
+                    "description": "Stripe fees",
+                    "type": "stripe_fee",
+                }
+            ]
+            if t.fee
+            else []
+        )
+        return {
+            "id": t.id,
+            "object": "balance_transaction",
+            "amount": t.amount,
+            "available_on": t.available_on,
+            "created": t.created,
+            "currency": "usd",
+            "description": _BT_DESCRIPTIONS.get(t.reporting_category),
+            "exchange_rate": None,
+            "fee": t.fee,
+            "fee_details": fee_details,
+            "net": t.net,
+            "reporting_category": t.reporting_category,
+            "source": t.source,
+            "status": "available" if t.available_on <= self.now else "pending",
+            "type": t.type,
+        }
+
+    def payout_object(self, p: Payout) -> dict:
+        status = self.payout_status(p)
+        failed = status == "failed"
+        return {
+            "id": p.id,
+            "object": "payout",
+            "amount": p.amount,
+            "arrival_date": p.arrival_date,
+            "automatic": True,
+            "balance_transaction": p.balance_transaction.id if p.balance_transaction else None,
+            "created": p.created,
+            "currency": "usd",
+            "description": "STRIPE PAYOUT",
+            "destination": stable_id("ba", "group-bank-account"),
+            "failure_balance_transaction": p.failure.id if failed and p.failure else None,
+            "failure_code": "account_closed" if failed else None,
+            "failure_message": "The bank account has been closed." if failed else None,
+            "livemode": False,
+            "metadata": {},
+            "method": "standard",
+            "reconciliation_status": "completed" if status == "paid" else "in_progress",
+            "source_type": "card",
+            "statement_descriptor": None,
+            "status": status,
+            "type": "bank_account",
+        }
+
+    @cached_property
+    def _dispute_txns(self) -> dict[str, list[BalanceTransaction]]:
+        out: dict[str, list[BalanceTransaction]] = {}
+        for t in self.balance_transactions:
+            if t.source.startswith("dp_"):
+                out.setdefault(t.source, []).append(t)
+        return out
+
+    @cached_property
+    def payouts_by_id(self) -> dict[str, Payout]:
+        return {p.id: p for p in self.payouts}
+
+    def itemized(self, p: Payout) -> list[BalanceTransaction]:
+        """What ``?payout=`` lists: the payout's own transaction and everything it paid out."""
+        own = [p.balance_transaction] if p.balance_transaction else []
+        return [*own, *p.items]
+
+    # -- truth ------------------------------------------------------------------------------
+
+    def frames(self) -> dict[str, pl.DataFrame]:
+        """Everything derived, as flat tables (``truth_*``: links no API shows)."""
+        return {
+            "stripe_charges": frame_of([flatten(self.charge_object(c)) for c in self.charges]),
+            "stripe_refunds": frame_of([flatten(self.refund_object(r)) for r in self.refunds]),
+            "stripe_disputes": frame_of(
+                [
+                    flatten(self.dispute_object(d), drop=("balance_transactions",))
+                    for d in self.disputes
+                ]
+            ),
+            "stripe_balance_transactions": frame_of(
+                [
+                    {
+                        **flatten(self.balance_transaction_object(t), drop=("fee_details",)),
+                        "payout": t.payout,
+                    }
+                    for t in self.balance_transactions
+                ]
+            ),
+            "stripe_payouts": frame_of([flatten(self.payout_object(p)) for p in self.payouts]),
+            "truth_stripe_charge_links": frame_of(
+                [
+                    {
+                        "charge_id": c.id,
+                        "office": c.office,
+                        "PayNum": c.pay_num,
+                        "PatNum": c.pat_num,
+                    }
+                    for c in self.charges
+                ]
+            ),
+            "truth_stripe_unrecorded_payments": self.unrecorded,
+        }
+
+
+_BT_DESCRIPTIONS = {
+    "charge": "Dental care payment",
+    "refund": "REFUND FOR CHARGE (Dental care payment)",
+    "dispute": "Chargeback withdrawal",
+    "dispute_reversal": "Chargeback reversal",
+    "payout": "STRIPE PAYOUT",
+    "payout_reversal": "Payout failure",
+}
+
+
+def flatten(obj: dict, prefix: str = "", drop: tuple[str, ...] = ()) -> dict:
+    """Nested objects as dotted keys ({"a": {"b": 1}} -> {"a.b": 1}), for truth tables."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in drop:
+            continue
+        if isinstance(value, dict):
+            out |= flatten(value, f"{prefix}{key}.")
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def frame_of(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+
+# --- derivation ----------------------------------------------------------------------------
+
+
+def card_payments(world: World) -> pl.DataFrame:
+    """The world's card payments with their creation time as UTC epoch seconds."""
+    with world.lock:
+        payments, definitions = world.tables["payments"], world.tables["definitions"]
+    types = definitions.filter(
+        (pl.col("Category") == 10) & pl.col("ItemName").is_in(CARD_PAY_TYPES)
+    ).select("office", pl.col("DefNum").alias("PayType"), pl.col("ItemName").alias("pay_type"))
+    cards = payments.join(types, on=["office", "PayType"])
+    # Card payments are stamped when entered and never edited: SecDateTEdit is the charge time.
+    parts = [
+        cards.filter(pl.col("office") == o.key).with_columns(
+            created=_utc_epoch(pl.col("SecDateTEdit"), o.timezone)
+        )
+        for o in world.spec.offices
+    ]
+    columns = ("office", "PayNum", "PatNum", "ClinicNum", "PayAmt", "IsRecurringCC", "PayNote")
+    return (
+        pl.concat(parts).select(*columns, "pay_type", "created").sort("created", "office", "PayNum")
+    )
+
+
+def _utc_epoch(local: pl.Expr, timezone: str) -> pl.Expr:
+    """Office wall-clock time -> UTC epoch seconds (a time in the spring-forward gap: +1 h)."""
+
+    def zoned(expr: pl.Expr) -> pl.Expr:
+        return expr.dt.replace_time_zone(timezone, ambiguous="earliest", non_existent="null")
+
+    return pl.coalesce(zoned(local), zoned(local + pl.duration(hours=1))).dt.epoch("s")
+
+
+def payment_type(row: dict) -> str:
+    """What the payment was for, from what the PMS row says about it."""
+    if row["pay_type"] == "Patient Portal":
+        return "patient_portal"
+    if row["IsRecurringCC"]:
+        # A card on file charged on a schedule: payment plans and memberships look alike.
+        split = unit("recurring", row["office"], row["PayNum"]) < 0.5
+        return "payment_plan" if split else "membership"
+    if row["PayNote"] == "Statement payment":
+        return "outstanding_balance_collection"
+    return "card_terminal"
+
+
+def fee_cents(amount: int, card_present: bool, s: StripeDataSettings) -> int:
+    bps, fixed = (
+        (s.card_present_fee_bps, s.card_present_fee_fixed_cents)
+        if card_present
+        else (s.card_fee_bps, s.card_fee_fixed_cents)
+    )
+    return (amount * bps + 5_000) // 10_000 + fixed
+
+
+def derive(world: World, settings: StripeDataSettings | None = None) -> StripeData:
+    """The processor account as of the world's clock."""
+    s = settings or StripeDataSettings()
+    seed = world.spec.seed
+    with world.lock:
+        now = int(world.now_utc.timestamp())
+    cards = card_payments(world)
+    unrecorded = [
+        unit(seed, "missing", office, paynum) < s.missing_charge_rate
+        for office, paynum in cards.select("office", "PayNum").iter_rows()
+    ]
+    charges = [
+        _charge(seed, row, s)
+        for row, skip in zip(cards.iter_rows(named=True), unrecorded, strict=True)
+        if not skip
+    ]
+    charges += _orphan_charges(world, s, now)
+    charges.sort(key=lambda c: (c.created, c.id))
+    refunds, disputes = _refunds_and_disputes(seed, charges, s, now)
+    txns = _movements(charges, refunds, disputes, s, now)
+    payouts = _payouts(seed, txns, s, now)
+    txns += [t for p in payouts for t in (p.balance_transaction, p.failure) if t is not None]
+    txns = [t for t in txns if t.created <= now]
+    txns.sort(key=lambda t: (t.created, t.id))
+    return StripeData(
+        now=now,
+        settings=s,
+        charges=charges,
+        refunds=refunds,
+        disputes=disputes,
+        balance_transactions=txns,
+        payouts=payouts,
+        unrecorded=cards.filter(pl.Series(unrecorded, dtype=pl.Boolean)).drop("created"),
+    )
+
+
+def _charge(seed: int, row: dict, s: StripeDataSettings) -> Charge:
+    kind = payment_type(row)
+    amount = round(row["PayAmt"] * 100)
+    card_present = kind == "card_terminal"
+    return Charge(
+        id=stable_id("ch", seed, row["office"], row["PayNum"]),
+        created=row["created"],
+        amount=amount,
+        fee=fee_cents(amount, card_present, s),
+        card_present=card_present,
+        payment_type=kind,
+        location=row["office"],
+        office=row["office"],
+        pay_num=row["PayNum"],
+        pat_num=row["PatNum"],
+        clinic_num=row["ClinicNum"],
+    )
+
+
+def _orphan_charges(world: World, s: StripeDataSettings, now: int) -> list[Charge]:
+    """At most one charge a day that no PMS payment records (a terminal used off the books)."""
+    if s.orphan_charge_rate <= 0:
+        return []
+    seed, offices = world.spec.seed, [o.key for o in world.spec.offices]
+    start = world.spec.now_utc - timedelta(days=world.spec.history_days)
+    day, out = start.date(), []
+    while midnight(day) <= now:
+        if unit(seed, "orphan", day) < s.orphan_charge_rate:
+            created = midnight(day) + 14 * HOUR + int(unit(seed, "orphan-time", day) * 4 * HOUR)
+            amount = 2_000 + int(unit(seed, "orphan-amount", day) * 38_000)
+            if created <= now:
+                out.append(
+                    Charge(
+                        id=stable_id("ch", seed, "orphan", day),
+                        created=created,
+                        amount=amount,
+                        fee=fee_cents(amount, True, s),
+                        card_present=True,
+                        payment_type="card_terminal",
+                        location=offices[_digest(seed, "orphan-office", day) % len(offices)],
+                        office=None,
+                        pay_num=None,
+                        pat_num=None,
+                        clinic_num=None,
+                    )
+                )
+        day += timedelta(days=1)
+    return out
+
+
+def _refunds_and_disputes(
+    seed: int, charges: list[Charge], s: StripeDataSettings, now: int
+) -> tuple[list[Refund], list[Dispute]]:
+    refunds, disputes = [], []
+    for c in charges:
+        if unit(seed, "refund", c.id) < s.refund_rate:
+            created = c.created + DAY + int(unit(seed, "refund-delay", c.id) * 10 * DAY)
+            share = unit(seed, "refund-share", c.id)
+            amount = c.amount
+            if share < s.partial_refund_share:
+                amount = max(100, min(c.amount, round(c.amount * (0.2 + share))))
+            if created <= now:
+                c.refund = Refund(stable_id("re", c.id), c, created, amount)
+                refunds.append(c.refund)
+        elif unit(seed, "dispute", c.id) < s.dispute_rate:
+            created = c.created + 5 * DAY + int(unit(seed, "dispute-delay", c.id) * 35 * DAY)
+            low, high = s.dispute_days
+            closes = created + (low + int(unit(seed, "dispute-length", c.id) * (high - low))) * DAY
+            if created <= now:
+                reason = DISPUTE_REASONS[_digest(seed, "reason", c.id) % len(DISPUTE_REASONS)]
+                won = unit(seed, "dispute-won", c.id) < s.dispute_win_rate
+                c.dispute = Dispute(stable_id("dp", c.id), c, created, closes, won, reason)
+                disputes.append(c.dispute)
+    refunds.sort(key=lambda r: (r.created, r.id))
+    disputes.sort(key=lambda d: (d.created, d.id))
+    return refunds, disputes
+
+
+def _movements(
+    charges: list[Charge],
+    refunds: list[Refund],
+    disputes: list[Dispute],
+    s: StripeDataSettings,
+    now: int,
+) -> list[BalanceTransaction]:
+    """Balance transactions of charges, refunds and disputes (payouts add their own later).
+
+    Charges become available N business days later; debits leave the balance at once.
+    """
+    out = []
+    for c in charges:
+        available = midnight(add_business_days(utc_day(c.created), s.payout_delay_business_days))
+        out.append(_txn(c.id, "charge", "charge", c.amount, c.fee, c.created, available, c))
+    out += [
+        _txn(r.id, "refund", "refund", -r.amount, 0, r.created, r.created, r.charge)
+        for r in refunds
+    ]
+    for d in disputes:
+        amount, fee = d.charge.amount, s.dispute_fee_cents
+        out.append(
+            _txn(d.id, "adjustment", "dispute", -amount, fee, d.created, d.created, d.charge)
+        )
+        if d.won and d.closes_at <= now:
+            reversal = _txn(
+                d.id,
+                "adjustment",
+                "dispute_reversal",
+                amount,
+                0,
+                d.closes_at,
+                d.closes_at,
+                d.charge,
+            )
+            reversal.id = stable_id("txn", d.id, "reversal")
+            out.append(reversal)
+    return out
+
+
+def _txn(
+    source: str,
+    kind: str,
+    category: str,
+    amount: int,
+    fee: int,
+    created: int,
+    available_on: int,
+    charge: Charge | None = None,
+) -> BalanceTransaction:
+    return BalanceTransaction(
+        stable_id("txn", source), kind, category, amount, fee, source, created, available_on, charge
+    )
+
+
+def _payouts(
+    seed: int, txns: list[BalanceTransaction], s: StripeDataSettings, now: int
+) -> list[Payout]:
+    """Daily automatic payouts: each business day sweeps what became available by midnight.
+
+    A day whose sweep would not be positive pays nothing and carries its items forward. A
+    failed payout's money comes back as a ``payout_failure`` transaction on its arrival date,
+    which the next payout sweeps up again.
+    """
+    queue = sorted(txns, key=lambda t: (t.available_on, t.id))
+    if not queue:
+        return []
+    payouts: list[Payout] = []
+    pending: list[BalanceTransaction] = []
+    returned: list[BalanceTransaction] = []
+    i, day = 0, utc_day(queue[0].available_on)
+    while midnight(day) + s.payout_hour_utc * HOUR <= now:
+        if day.weekday() < 5:
+            cutoff = midnight(day)
+            while i < len(queue) and queue[i].available_on <= cutoff:
+                pending.append(queue[i])
+                i += 1
+            pending += [t for t in returned if t.available_on <= cutoff]
+            returned = [t for t in returned if t.available_on > cutoff]
+            total = sum(t.net for t in pending)
+            if pending and total > 0:
+                payout = _payout(seed, day, pending, total, s)
+                payouts.append(payout)
+                if payout.failure is not None:
+                    returned.append(payout.failure)
+                pending = []
+        day += timedelta(days=1)
+    return payouts
+
+
+def _payout(
+    seed: int, day: date, items: list[BalanceTransaction], total: int, s: StripeDataSettings
+) -> Payout:
+    pid = stable_id("po", seed, day)
+    created = midnight(day) + s.payout_hour_utc * HOUR
+    arrival = midnight(add_business_days(day, 1))
+    for t in items:
+        t.payout = pid
+    own = _txn(pid, "payout", "payout", -total, 0, created, created)
+    own.payout = pid
+    fails = unit(seed, "payout-fails", pid) < s.failed_payout_rate
+    failure = None
+    if fails:
+        failure = _txn(pid, "payout_failure", "payout_reversal", total, 0, arrival, arrival)
+        failure.id = stable_id("txn", pid, "failure")
+    return Payout(pid, day, created, arrival, total, list(items), fails, own, failure)
