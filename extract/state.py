@@ -80,14 +80,18 @@ class SyncState:
         self.root = Path(landing_root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.path = self.root / "_state.sqlite"
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+        # Switching to WAL needs a moment alone with the file: several syncs starting at once
+        # would otherwise see "database is locked", so creation is serialised by a file lock.
+        with open(self.root / "_state.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with self._connect() as db:
+                db.execute("pragma journal_mode=wal")
+                db.executescript(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            db.execute("pragma journal_mode=wal")
             db.execute("pragma synchronous=full")
             db.row_factory = sqlite3.Row
             yield db
