@@ -344,3 +344,19 @@ def crawl_and_resume(opendental: OpenDental, landing_root: Path) -> None:
                .select("connection_id", "key").iter_rows()) == {
         k for k in world_keys(opendental, "adjustments") if k[0] == "od_riverside"
     }  # fmt: skip
+
+
+@pytest.mark.parametrize("rows", [1, 4, 9])
+def test_rows_sliding_behind_the_reader_mid_list_are_not_skipped(opendental, landing_root, rows):
+    """A page served shifted back (as after deletes ahead of the reader) in the middle of a
+    ten-page list: the anchor row shows the list moved, and the span behind is read again."""
+    org = organisation_for(opendental, page_size=10)
+    rule = FaultRule(path="^/patients", kind="shift", rows=rows, skip=3)
+    opendental.faults.add(rule)
+    result = sync_entity(org.connection("od_riverside"), "patients", landing_root=landing_root)
+    assert rule.spent
+    assert result.quarantined == 0
+    latest = landed_latest(landing_root, "patients")
+    assert set(latest.select("connection_id", "key").iter_rows()) == {
+        k for k in world_keys(opendental, "patients") if k[0] == "od_riverside"
+    }

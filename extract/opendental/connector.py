@@ -23,6 +23,8 @@ VENDOR = "opendental"
 OD_DATETIME = "%Y-%m-%d %H:%M:%S"
 # A full page whose keys were all seen this many times in a row means paging is not advancing.
 STUCK_PAGE_LIMIT = 3
+# How often the list may move under the reader in one run before we give up on it.
+DRIFT_LIMIT = 20
 
 
 def open_client(
@@ -122,26 +124,49 @@ class OpenDentalPages:
             yield Page(page, {"offset": next_offset}, server_time)
 
     def _paged(self, params: dict, offset: int) -> Iterator[tuple[list[dict], int]]:
+        """Offset pages, each starting one row early, on the previous page's last row.
+
+        Open Dental pages by offset with no cursor. Rows inserted ahead of the reader only
+        repeat rows (staging dedupes them), but rows deleted ahead slide unread rows behind
+        the reader. That one repeated row (the anchor) shows whether the list moved: when it
+        is missing, the span behind is read again, so nothing is skipped.
+        """
         size = self.connection.page_size
+        key = self.stream.key
+        anchor = None
         seen: set = set()
-        stuck = 0
+        stuck = drifts = 0
         while True:
+            start = offset - 1 if anchor is not None else offset
             rows = self.client.get_json(
-                self.stream.path, {**params, "Offset": offset, "Limit": size}
+                self.stream.path, {**params, "Offset": start, "Limit": size}
             )
             if not isinstance(rows, list):
                 raise ApiError(self.client.source, self.stream.path, "expected a JSON list of rows")
-            keys = {row.get(self.stream.key) for row in rows if isinstance(row, dict)}
-            stuck = stuck + 1 if rows and keys <= seen else 0
+            keys = [row.get(key) if isinstance(row, dict) else None for row in rows]
+            if anchor is not None and anchor not in keys:
+                drifts += 1
+                if drifts > DRIFT_LIMIT:
+                    raise ApiError(
+                        self.client.source,
+                        self.stream.path,
+                        f"the list keeps shifting under the reader at Offset={start}",
+                    )
+                offset, anchor = max(0, offset - size), None
+                continue
+            fresh = rows[keys.index(anchor) + 1 :] if anchor is not None else rows
+            fresh_keys = set(keys[len(rows) - len(fresh) :])
+            stuck = stuck + 1 if len(rows) == size and fresh_keys <= seen else 0
             if stuck >= STUCK_PAGE_LIMIT:
                 raise ApiError(
                     self.client.source,
                     self.stream.path,
-                    f"paging is not advancing at Offset={offset}",
+                    f"paging is not advancing at Offset={start}",
                 )
-            seen |= keys
-            offset += len(rows)
-            yield rows, offset
+            seen |= fresh_keys
+            offset = start + len(rows)
+            anchor = keys[-1] if rows else None
+            yield fresh, offset
             if len(rows) < size:
                 return
 
