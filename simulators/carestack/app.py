@@ -40,7 +40,7 @@ from starlette.responses import Response
 from simulators import faults as fault_rules
 from simulators.carestack import data, wire
 from simulators.carestack.wire import API_PREFIX, STAMP, Account
-from simulators.opendental.app import RequestStats, Throttle
+from simulators.gate import RequestStats, Throttle
 from simulators.world import World
 
 TOKEN_PATH = "/connect/token"

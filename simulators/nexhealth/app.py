@@ -39,8 +39,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from simulators import faults as fault_rules
+from simulators.gate import RequestStats, Throttle
 from simulators.nexhealth import data, wire
-from simulators.opendental.app import RequestStats, Throttle
 from simulators.world import World
 
 DEFAULT_API_KEY = "sim-nexhealth-api-key"

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from simulators import faults as fault_rules
+from simulators.gate import RequestStats, Throttle
 from simulators.opendental.wire import (
     LOOKUP_TABLES,
     RowRenderer,
@@ -330,56 +328,7 @@ class OfficeFrames:
         return self._cached((table, office, f"lookup:{name}"), table, build)
 
 
-# --- gate: auth, throttle, stats ---------------------------------------------------------
-
-
-class _TokenBucket:
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
-
-
-class Throttle:
-    """One token bucket per customer key, as Open Dental throttles per office."""
-
-    def __init__(self, rate: float | None, burst: float) -> None:
-        self._rate = rate
-        self._burst = max(1.0, burst)
-        self._buckets: dict[str, _TokenBucket] = {}
-
-    def allow(self, customer_key: str) -> bool:
-        if self._rate is None:
-            return True
-        bucket = self._buckets.setdefault(customer_key, _TokenBucket(self._rate, self._burst))
-        return bucket.take()
-
-
-class RequestStats:
-    """Counts of API requests per (path after /api/v1, status), for tests to assert on."""
-
-    def __init__(self) -> None:
-        self._counts: Counter[tuple[str, int]] = Counter()
-        self._lock = threading.Lock()
-
-    def record(self, path: str, status: int) -> None:
-        with self._lock:
-            self._counts[(path, status)] += 1
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        with self._lock:
-            items = sorted(self._counts.items())
-        return [{"path": p, "status": s, "count": n} for (p, s), n in items]
+# --- gate: auth ------------------------------------------------------------------------
 
 
 def _authenticate(header: str | None, developer_key: str, offices: Mapping[str, str]) -> str:

@@ -39,7 +39,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from simulators import faults as fault_rules
-from simulators.opendental.app import RequestStats, Throttle
+from simulators.gate import RequestStats, Throttle
 from simulators.quickbooks.data import QuickBooksData, QuickBooksDataSettings, derive
 from simulators.stripe.app import DerivedCache, admin_router, corrupt_first_record
 from simulators.world import World

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from simulators import faults as fault_rules
-from simulators.opendental.app import RequestStats, Throttle
+from simulators.gate import RequestStats, Throttle
 from simulators.stripe.data import StripeData, StripeDataSettings, derive
 from simulators.world import World
 

@@ -36,7 +36,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from simulators import faults as fault_rules
-from simulators.opendental.app import RequestStats, Throttle
+from simulators.gate import RequestStats, Throttle
 from simulators.twilio import wire
 from simulators.twilio.data import WORLD_TABLES, PhoneLog, PhoneSettings, derive, lines_frame
 from simulators.world import World
