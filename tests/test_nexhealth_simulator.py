@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -420,27 +416,6 @@ def test_export_writes_the_world_and_the_records_as_served(nx, tmp_path):
     patients = pl.read_parquet(tmp_path / "nexhealth_patients.parquet")
     assert patients.height == nx.world.table("patients").height
     assert "date_of_birth" in patients.schema["bio"].to_schema()
-
-
-def test_cli_serves_until_terminated(tmp_path):
-    ready = tmp_path / "ready"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "simulators.nexhealth", "--persons", "40", "--port", "0",
-         "--api-key", "cli-key", "--ready-file", str(ready)],
-        env=os.environ.copy(), stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        url = ready.read_text().strip()
-        answer = httpx.post(f"{url}/authenticates", headers={"Authorization": "cli-key", **VERSION})
-        assert answer.status_code == 201
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=20) == 0
-    assert "listening on" in process.stdout.read()
 
 
 def test_simulator_files_need_no_other_vendor(tmp_path):

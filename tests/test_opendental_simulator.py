@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from pathlib import Path
 
 import httpx
 import polars as pl
@@ -625,24 +620,3 @@ def test_serves_a_generated_world():
                 if served:
                     adjustments = client.get("/adjustments", params={"PatNum": served[0]})
                     assert adjustments.status_code == 200
-
-
-def test_cli_serves_until_sigterm(tmp_path):
-    pytest.importorskip("simulators.generate")
-    ready = tmp_path / "ready.txt"
-    command = [sys.executable, "-m", "simulators.opendental", "--persons", "30", "--port", "0",
-               "--rps", "0", "--ready-file", str(ready)]  # fmt: skip
-    root = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        url = ready.read_text().strip()
-        assert url in process.stdout.readline()
-        assert httpx.get(f"{url}/_sim/health").json()["status"] == "ok"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-    finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGKILL)

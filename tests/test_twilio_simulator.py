@@ -7,16 +7,11 @@ stands on a Tuesday morning, the simulator on a free port, an organisation point
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import polars as pl
@@ -530,26 +525,3 @@ def test_advance_serves_new_calls_and_completes_live_ones():
         after = twilio.served("calls")
     assert len(after) > len(live)
     assert all(after[s]["end_time"] is not None for s in live)
-
-
-def test_cli_serves_until_sigterm(tmp_path):
-    ready = tmp_path / "ready.txt"
-    command = [sys.executable, "-m", "simulators.twilio", "--persons", "30", "--port", "0",
-               "--ready-file", str(ready), "--account-sid", ACCOUNT,
-               "--auth-token", TOKEN]  # fmt: skip
-    root = Path(__file__).resolve().parents[1]
-    process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        url = ready.read_text().strip()
-        response = httpx.get(
-            f"{url}/2010-04-01/Accounts/{ACCOUNT}/Calls.json", auth=(ACCOUNT, TOKEN)
-        )
-        assert response.status_code == 200 and response.json()["calls"]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=15)
-    assert process.returncode == 0
-    assert "listening on" in process.stdout.read()
