@@ -100,6 +100,11 @@ def organisation_for(twilio: Twilio, **connection_settings) -> Organisation:
                     **settings,
                 }
             ],
+            # One location per office, so every number rings at a known location.
+            "locations": [
+                {"id": office, "name": office, "connection": "tw_group"}
+                for office in sorted({line.office for line in lines(twilio.world)})
+            ],
         }
     )
 
