@@ -13,5 +13,10 @@
 {% macro canonical_adapters() %}
     {{- return({
         'opendental': ['locations', 'providers', 'patients', 'appointments', 'pms_payments', 'pms_adjustments'],
+        'carestack':  ['locations', 'providers', 'patients', 'appointments', 'appointment_requests', 'calls'],
+        'nexhealth':  ['locations', 'providers', 'patients', 'appointments', 'pms_payments'],
+        'twilio':     ['calls', 'messages'],
+        'stripe':     ['processor_transactions', 'payouts'],
+        'quickbooks': ['accounting_accounts', 'accounting_deposits'],
     }) -}}
 {% endmacro %}

@@ -124,7 +124,8 @@
             ('processor_transaction_key', 'key:source_processor_transaction_id'),
             ('source_system', 'varchar'), ('connection_id', 'varchar'), ('source_processor_transaction_id', 'varchar'),
             ('payout_key', 'key:source_payout_id'), ('source_payout_id', 'varchar'),
-            ('source_charge_id', 'varchar'), ('org_location_id', 'varchar'), ('pms_payment_ref', 'varchar'),
+            ('source_charge_id', 'varchar'), ('org_location_id', 'varchar'), ('location_ref', 'varchar'),
+            ('pms_payment_ref', 'varchar'), ('patient_ref', 'varchar'), ('payment_type', 'varchar'),
             ('transaction_type', 'varchar'), ('vendor_type', 'varchar'),
             ('status', 'varchar'), ('created_at', 'timestamptz'), ('available_on', 'date'),
             ('gross_amount', 'decimal(14,2)'), ('fee_amount', 'decimal(14,2)'), ('net_amount', 'decimal(14,2)'),
@@ -153,8 +154,8 @@
             ('source_system', 'varchar'), ('connection_id', 'varchar'), ('source_accounting_deposit_id', 'varchar'),
             ('deposit_account_key', 'key:source_deposit_account_id'), ('source_deposit_account_id', 'varchar'),
             ('deposit_date', 'date'), ('total_amount', 'decimal(14,2)'), ('currency', 'varchar'),
-            ('doc_number', 'varchar'), ('memo', 'varchar'), ('source_department_id', 'varchar'),
-            ('created_at', 'timestamptz'),
+            ('doc_number', 'varchar'), ('memo', 'varchar'), ('processor_payout_ref', 'varchar'),
+            ('source_department_id', 'varchar'), ('created_at', 'timestamptz'),
         ] + lineage},
     } -%}
     {{- return(entities) -}}
