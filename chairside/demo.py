@@ -101,6 +101,7 @@ def main() -> None:
         timings.append(("compare staging with the simulator's world", time.monotonic() - step))
 
     _print_counts(warehouse, landed)
+    _print_canonical(warehouse)
     _print_timings(timings, time.monotonic() - started)
     _print_verification(diffs, failed_checks)  # Open Dental staging vs the world
     console.print(
@@ -132,6 +133,30 @@ def _print_counts(warehouse: Path, landed: dict[tuple[str, str], int]) -> None:
             landed_rows = landed.get((vendor, entity))
             shown = "" if landed_rows is None else str(landed_rows)
             table.add_row(f"{schema}.{name}", shown, str(count))
+    console.print(table)
+
+
+def _print_canonical(warehouse: Path) -> None:
+    """The canonical model: each entity's rows, by the source system that fed them."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        tables = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = "
+            "'intermediate' and table_name like 'int\\_%' escape '\\' "
+            "and table_name not like '%\\_\\_%' escape '\\' order by 1"
+        ).fetchall()]  # fmt: skip
+        counts = {
+            table: dict(con.execute(
+                f"select source_system, count(*) from intermediate.{table} group by 1"
+            ).fetchall())
+            for table in tables
+        }  # fmt: skip
+    systems = sorted({system for per_table in counts.values() for system in per_table})
+    table = Table(title="Canonical model: rows by source system")
+    table.add_column("entity")
+    for system in systems:
+        table.add_column(system, justify="right")
+    for name, per_system in counts.items():
+        table.add_row(name, *(str(per_system.get(s, "")) for s in systems))
     console.print(table)
 
 
