@@ -24,7 +24,8 @@ from rich.table import Table
 from chairside import paths
 from chairside.simulator_process import point_demo_config_at, simulators
 
-DEMO_ROOT = paths.REPO_ROOT / "var" / "demo"
+# Where the demo's landing zone and warehouse go (tests point it at a temporary folder).
+DEMO_ROOT = Path(os.environ.get("CHAIRSIDE_DEMO_ROOT", paths.REPO_ROOT / "var" / "demo"))
 # Dagster's console logger at WARNING: the summary below says what happened; the full event log
 # is in the run storage for `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -118,14 +119,14 @@ def main() -> None:
 
 
 def _print_counts(warehouse: Path, landed: dict[tuple[str, str], int]) -> None:
-    table = Table(title="Rows per table")
+    table = Table(title="Rows per landed and staged table")
     table.add_column("table")
     table.add_column("landed (all connections)", justify="right")
     table.add_column("warehouse rows", justify="right")
     with duckdb.connect(str(warehouse), read_only=True) as con:
         names = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "order by table_schema, table_name"
+            "where table_schema <> 'intermediate' order by table_schema, table_name"
         ).fetchall()
         for schema, name in names:
             count = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
