@@ -25,19 +25,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
 import orjson
 import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router
 from simulators.carestack import data, wire
 from simulators.carestack.wire import API_PREFIX, STAMP, Account
 from simulators.gate import RequestStats, Throttle
@@ -457,15 +458,6 @@ def _identity_router(sim: CareStackSimulator) -> APIRouter:
     return router
 
 
-class AdvanceRequest(BaseModel):
-    minutes: float
-    seed: int | None = None
-
-
-class ExportRequest(BaseModel):
-    dir: str
-
-
 class StatusRequest(BaseModel):
     name: str
     account_id: str | None = None  # None = every account
@@ -477,36 +469,8 @@ class LocationRequest(BaseModel):
     account_id: str | None = None
 
 
-def _loopback_only(request: Request) -> None:
-    if request.client is None or request.client.host not in _LOOPBACK:
-        raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
-
-
 def _admin_router(sim: CareStackSimulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
-
-    @router.post("/faults")
-    async def add_faults(rules: list[dict[str, Any]]) -> dict[str, int]:
-        try:
-            sim.faults.add(*rules)
-        except (ValueError, TypeError) as error:
-            raise ApiError(400, str(error)) from None
-        return {"added": len(rules)}
-
-    @router.delete("/faults")
-    async def clear_faults() -> dict[str, bool]:
-        sim.faults.clear()
-        return {"cleared": True}
-
-    @router.post("/advance")
-    async def advance(body: AdvanceRequest) -> Any:
-        delta = timedelta(minutes=body.minutes)
-        return await asyncio.to_thread(sim.world.advance, delta, seed=body.seed)
-
-    @router.post("/export")
-    async def export(body: ExportRequest) -> dict[str, str]:
-        await asyncio.to_thread(sim.export, Path(body.dir))
-        return {"dir": body.dir}
+    router = admin_router(sim.world, sim.faults, sim.stats, sim.export)
 
     @router.post("/appointment-statuses")
     async def add_status(body: StatusRequest) -> list[dict]:
@@ -517,16 +481,6 @@ def _admin_router(sim: CareStackSimulator) -> APIRouter:
     async def add_location(body: LocationRequest) -> list[dict]:
         _known_account(sim, body.account_id)
         return sim.add_location(body.name, body.timezone, body.account_id)
-
-    @router.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return {"requests": sim.stats.snapshot()}
-
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        with sim.world.lock:
-            now = sim.world.now_utc
-        return {"status": "ok", "now_utc": now.isoformat()}
 
     return router
 

@@ -27,18 +27,18 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router
 from simulators.gate import RequestStats, Throttle
 from simulators.nexhealth import data, wire
 from simulators.world import World
@@ -546,59 +546,12 @@ def _api_router(sim: NexHealthSimulator) -> APIRouter:
     return router
 
 
-class AdvanceRequest(BaseModel):
-    minutes: float
-    seed: int | None = None
-
-
-class ExportRequest(BaseModel):
-    dir: str
-
-
-def _loopback_only(request: Request) -> None:
-    if request.client is None or request.client.host not in _LOOPBACK:
-        raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
-
-
 def _admin_router(sim: NexHealthSimulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
-
-    @router.post("/faults")
-    async def add_faults(rules: list[dict[str, Any]]) -> dict[str, int]:
-        try:
-            sim.faults.add(*rules)
-        except (ValueError, TypeError) as error:
-            raise ApiError(400, str(error)) from None
-        return {"added": len(rules)}
-
-    @router.delete("/faults")
-    async def clear_faults() -> dict[str, bool]:
-        sim.faults.clear()
-        return {"cleared": True}
+    router = admin_router(sim.world, sim.faults, sim.stats, sim.export)
 
     @router.post("/tokens/expire")
     async def expire_tokens() -> dict[str, int]:
         return {"expired": sim.tokens.expire_all()}
-
-    @router.post("/advance")
-    async def advance(body: AdvanceRequest) -> Any:
-        delta = timedelta(minutes=body.minutes)
-        return await asyncio.to_thread(sim.world.advance, delta, seed=body.seed)
-
-    @router.post("/export")
-    async def export(body: ExportRequest) -> dict[str, str]:
-        await asyncio.to_thread(sim.export, Path(body.dir))
-        return {"dir": body.dir}
-
-    @router.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return {"requests": sim.stats.snapshot()}
-
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        with sim.world.lock:
-            now = sim.world.now_utc
-        return {"status": "ok", "now_utc": now.isoformat()}
 
     return router
 

@@ -12,18 +12,16 @@ import asyncio
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
 import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router
 from simulators.gate import RequestStats, Throttle
 from simulators.opendental.wire import (
     LOOKUP_TABLES,
@@ -457,60 +455,6 @@ def _api_router(sim: OpenDentalSimulator) -> APIRouter:
     return router
 
 
-class AdvanceRequest(BaseModel):
-    minutes: float
-    seed: int | None = None
-
-
-class ExportRequest(BaseModel):
-    dir: str
-
-
-def _loopback_only(request: Request) -> None:
-    if request.client is None or request.client.host not in _LOOPBACK:
-        raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
-
-
-def _admin_router(sim: OpenDentalSimulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
-
-    @router.post("/faults")
-    async def add_faults(rules: list[dict[str, Any]]) -> dict[str, int]:
-        try:
-            sim.faults.add(*rules)
-        except (ValueError, TypeError) as error:
-            raise ApiError(400, str(error)) from None
-        return {"added": len(rules)}
-
-    @router.delete("/faults")
-    async def clear_faults() -> dict[str, bool]:
-        sim.faults.clear()
-        return {"cleared": True}
-
-    @router.post("/advance")
-    async def advance(body: AdvanceRequest) -> Any:
-        # Off the event loop: evolving the world can take a while.
-        delta = timedelta(minutes=body.minutes)
-        return await asyncio.to_thread(sim.world.advance, delta, seed=body.seed)
-
-    @router.post("/export")
-    async def export(body: ExportRequest) -> dict[str, str]:
-        await asyncio.to_thread(sim.world.export_truth, Path(body.dir))
-        return {"dir": body.dir}
-
-    @router.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return {"requests": sim.stats.snapshot()}
-
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        with sim.world.lock:
-            now = sim.world.now_utc
-        return {"status": "ok", "now_utc": now.isoformat()}
-
-    return router
-
-
 def create_app(world: World, settings: OpenDentalSimSettings | None = None) -> FastAPI:
     sim = OpenDentalSimulator(world, settings or OpenDentalSimSettings())
     app = FastAPI(
@@ -522,7 +466,7 @@ def create_app(world: World, settings: OpenDentalSimSettings | None = None) -> F
     app.state.stats = sim.stats
     app.middleware("http")(sim.gate)
     app.include_router(_api_router(sim))
-    app.include_router(_admin_router(sim))
+    app.include_router(admin_router(world, sim.faults, sim.stats, world.export_truth))
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:

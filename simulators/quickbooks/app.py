@@ -39,9 +39,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router, frames_exporter
 from simulators.gate import RequestStats, Throttle
 from simulators.quickbooks.data import QuickBooksData, QuickBooksDataSettings, derive
-from simulators.stripe.app import DerivedCache, admin_router, corrupt_first_record
+from simulators.stripe.app import DerivedCache, corrupt_first_record
 from simulators.world import World
 
 TOKEN_PATH = "/oauth2/v1/tokens/bearer"
@@ -651,7 +652,9 @@ def create_app(world: World, settings: QuickBooksSimSettings | None = None) -> F
         return await asyncio.to_thread(sim.cdc, params.get("entities"), params.get("changedSince"))
 
     app.include_router(
-        admin_router(world, sim.faults, sim.stats, lambda: sim.company().data.frames())
+        admin_router(
+            world, sim.faults, sim.stats, frames_exporter(lambda: sim.company().data.frames())
+        )
     )
 
     @app.post("/_sim/tokens/expire")

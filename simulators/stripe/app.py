@@ -18,18 +18,15 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
-import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router, frames_exporter
 from simulators.gate import RequestStats, Throttle
 from simulators.stripe.data import StripeData, StripeDataSettings, derive
 from simulators.world import World
@@ -357,73 +354,6 @@ def _list_endpoint(sim: StripeSimulator, path: str):
     return endpoint
 
 
-class AdvanceRequest(BaseModel):
-    minutes: float
-    seed: int | None = None
-
-
-class ExportRequest(BaseModel):
-    dir: str
-
-
-def _loopback_only(request: Request) -> None:
-    if request.client is None or request.client.host not in _LOOPBACK:
-        raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
-
-
-def admin_router(
-    world: World,
-    faults: fault_rules.FaultSet,
-    stats: RequestStats,
-    truth: Callable[[], dict[str, pl.DataFrame]],
-) -> APIRouter:
-    """``/_sim`` endpoints shared by the processor and accounting simulators."""
-    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
-
-    @router.post("/faults")
-    async def add_faults(rules: list[dict[str, Any]]) -> dict[str, int]:
-        try:
-            faults.add(*rules)
-        except (ValueError, TypeError) as error:
-            raise HTTPException(400, str(error)) from None
-        return {"added": len(rules)}
-
-    @router.delete("/faults")
-    async def clear_faults() -> dict[str, bool]:
-        faults.clear()
-        return {"cleared": True}
-
-    @router.post("/advance")
-    async def advance(body: AdvanceRequest) -> Any:
-        return await asyncio.to_thread(
-            world.advance, timedelta(minutes=body.minutes), seed=body.seed
-        )
-
-    @router.post("/export")
-    async def export(body: ExportRequest) -> dict[str, Any]:
-        def write() -> list[str]:
-            directory = Path(body.dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            frames = truth()
-            for name, frame in frames.items():
-                frame.write_parquet(directory / f"{name}.parquet")
-            return sorted(frames)
-
-        return {"dir": body.dir, "tables": await asyncio.to_thread(write)}
-
-    @router.get("/stats")
-    async def stats_endpoint() -> dict[str, Any]:
-        return {"requests": stats.snapshot()}
-
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        with world.lock:
-            now = world.now_utc
-        return {"status": "ok", "now_utc": now.isoformat()}
-
-    return router
-
-
 def create_app(world: World, settings: StripeSimSettings | None = None) -> FastAPI:
     sim = StripeSimulator(world, settings or StripeSimSettings())
     app = FastAPI(title="Stripe API simulator", openapi_url=None, docs_url=None, redoc_url=None)
@@ -438,7 +368,9 @@ def create_app(world: World, settings: StripeSimSettings | None = None) -> FastA
         router.add_api_route(path, _list_endpoint(sim, path), methods=["GET"])
     app.include_router(router)
     app.include_router(
-        admin_router(world, sim.faults, sim.stats, lambda: sim.snapshot().data.frames())
+        admin_router(
+            world, sim.faults, sim.stats, frames_exporter(lambda: sim.snapshot().data.frames())
+        )
     )
 
     @app.exception_handler(StripeError)

@@ -23,19 +23,19 @@ import hmac
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 import polars as pl
-from fastapi import APIRouter, Depends, FastAPI, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 
 from simulators import faults as fault_rules
+from simulators.admin import admin_router
 from simulators.gate import RequestStats, Throttle
 from simulators.twilio import wire
 from simulators.twilio.data import WORLD_TABLES, PhoneLog, PhoneSettings, derive, lines_frame
@@ -343,20 +343,6 @@ def _api_router(sim: TwilioSimulator) -> APIRouter:
 # --- admin ---------------------------------------------------------------------------------
 
 
-class AdvanceRequest(BaseModel):
-    minutes: float
-    seed: int | None = None
-
-
-class ExportRequest(BaseModel):
-    dir: str
-
-
-def _loopback_only(request: Request) -> None:
-    if request.client is None or request.client.host not in _LOOPBACK:
-        raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
-
-
 def export(sim: TwilioSimulator, directory: Path) -> None:
     """The world's tables, the phone log as served now, and its truth, as Parquet files."""
     sim.world.export_truth(directory)
@@ -371,44 +357,13 @@ def export(sim: TwilioSimulator, directory: Path) -> None:
 
 
 def _admin_router(sim: TwilioSimulator) -> APIRouter:
-    router = APIRouter(prefix="/_sim", dependencies=[Depends(_loopback_only)])
-
-    @router.post("/faults")
-    async def add_faults(rules: list[dict[str, Any]]) -> dict[str, int]:
-        try:
-            sim.faults.add(*rules)
-        except (ValueError, TypeError) as error:
-            raise TwilioError(400, 20001, str(error)) from None
-        return {"added": len(rules)}
-
-    @router.delete("/faults")
-    async def clear_faults() -> dict[str, bool]:
-        sim.faults.clear()
-        return {"cleared": True}
-
-    @router.post("/advance")
-    async def advance(body: AdvanceRequest) -> Any:
-        delta = timedelta(minutes=body.minutes)
-        return await asyncio.to_thread(sim.world.advance, delta, seed=body.seed)
-
-    @router.post("/export")
-    async def export_all(body: ExportRequest) -> dict[str, str]:
-        await asyncio.to_thread(export, sim, Path(body.dir))
-        return {"dir": body.dir}
+    router = admin_router(
+        sim.world, sim.faults, sim.stats, lambda directory: export(sim, directory)
+    )
 
     @router.get("/numbers")
     async def numbers() -> list[dict[str, Any]]:
         return lines_frame(sim.world).to_dicts()
-
-    @router.get("/stats")
-    async def stats() -> dict[str, Any]:
-        return {"requests": sim.stats.snapshot()}
-
-    @router.get("/health")
-    async def health() -> dict[str, str]:
-        with sim.world.lock:
-            now = sim.world.now_utc
-        return {"status": "ok", "now_utc": now.isoformat()}
 
     return router
 
