@@ -100,6 +100,30 @@ class ApiClient:
             base_url=base_url, headers=headers, timeout=timeout, transport=transport, auth=auth
         )
 
+    @classmethod
+    def for_connection(
+        cls,
+        connection,
+        source: str,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        transport: httpx.BaseTransport | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> ApiClient:
+        """A client with the rate limit, timeouts and retry budget a connection's config sets."""
+        return cls(
+            source,
+            base_url,
+            headers,
+            requests_per_second=connection.requests_per_second,
+            connect_timeout_s=connection.connect_timeout_s,
+            read_timeout_s=connection.read_timeout_s,
+            retry=RetryPolicy(max_attempts=connection.max_attempts),
+            transport=transport,
+            auth=auth,
+        )
+
     def close(self) -> None:
         self._http.close()
 

@@ -22,7 +22,7 @@ from extract.carestack.locations import match_locations
 from extract.carestack.streams import ENTITIES, STREAMS, Stream
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.state import Run, SyncState
 from extract.sync import Mode, Page, StreamSpec, SyncResult, run_stream
@@ -70,14 +70,11 @@ def sync_entity(
         pool=connection.connect_timeout_s,
     )
     headers, token_flow = credentials(connection, source, timeout=timeout, transport=transport)
-    client = ApiClient(
+    client = ApiClient.for_connection(
+        connection,
         source,
         connection.base_url,
         headers,
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
         auth=token_flow,
     )

@@ -28,7 +28,7 @@ import httpx
 from chairside.config import NexHealthConnection, secret
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.nexhealth.auth import NexHealthAuth
 from extract.nexhealth.streams import STREAMS, Stream
@@ -44,14 +44,11 @@ def open_client(
 ) -> ApiClient:
     source = f"{VENDOR}[{connection.id}]"
     api_key = secret(connection.api_key_env, purpose=f"{connection.id} API key")
-    return ApiClient(
+    return ApiClient.for_connection(
+        connection,
         source,
         connection.base_url,
         {"Nex-Api-Version": connection.api_version, "Accept": "application/json"},
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
         auth=NexHealthAuth(source, connection.base_url, api_key, connection.api_version),
     )

@@ -13,7 +13,7 @@ import httpx
 from chairside.config import OpenDentalConnection, secret
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.opendental.streams import STREAMS, Stream
 from extract.state import Run, SyncState
@@ -32,14 +32,11 @@ def open_client(
 ) -> ApiClient:
     developer = secret(connection.developer_key_env, purpose=f"{connection.id} developer key")
     customer = secret(connection.customer_key_env, purpose=f"{connection.id} customer key")
-    return ApiClient(
+    return ApiClient.for_connection(
+        connection,
         f"{VENDOR}[{connection.id}]",
         connection.base_url,
         {"Authorization": f"ODFHIR {developer}/{customer}", "Content-Type": "application/json"},
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
     )
 

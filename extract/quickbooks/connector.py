@@ -18,7 +18,7 @@ import httpx
 from chairside.config import QuickBooksConnection
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.quickbooks.auth import QuickBooksAuth, TokenClient, TokenStore
 from extract.quickbooks.streams import STREAMS, Stream, select
@@ -38,14 +38,11 @@ def open_client(
 ) -> ApiClient:
     store = TokenStore.for_connection(landing_root, connection.id)
     tokens = TokenClient(connection, store, transport=transport)
-    return ApiClient(
+    return ApiClient.for_connection(
+        connection,
         f"{VENDOR}[{connection.id}]",
         connection.base_url,
         {"Accept": "application/json"},
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
         auth=QuickBooksAuth(tokens),
     )

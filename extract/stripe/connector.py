@@ -17,7 +17,7 @@ import httpx
 from chairside.config import StripeConnection, secret
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.state import Run, SyncState
 from extract.stripe.streams import STREAMS, Stream
@@ -30,14 +30,11 @@ def open_client(
     connection: StripeConnection, transport: httpx.BaseTransport | None = None
 ) -> ApiClient:
     key = secret(connection.api_key_env, purpose=f"{connection.id} API key")
-    return ApiClient(
+    return ApiClient.for_connection(
+        connection,
         f"{VENDOR}[{connection.id}]",
         connection.base_url,
         {"Authorization": f"Bearer {key}"},
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
     )
 

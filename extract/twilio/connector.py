@@ -12,7 +12,7 @@ import httpx
 from chairside.config import TwilioConnection, secret
 from extract.connectors import Connector
 from extract.contracts import contract_violation
-from extract.http import ApiClient, ApiError, RetryPolicy
+from extract.http import ApiClient, ApiError
 from extract.landing import Landing
 from extract.state import Run, SyncState
 from extract.sync import Mode, Page, StreamSpec, SyncResult, run_stream
@@ -31,14 +31,11 @@ def open_client(
     account = secret(connection.account_sid_env, purpose=f"{connection.id} account SID")
     token = secret(connection.auth_token_env, purpose=f"{connection.id} auth token")
     root = f"/{API_VERSION}/Accounts/{account}"
-    client = ApiClient(
+    client = ApiClient.for_connection(
+        connection,
         f"{VENDOR}[{connection.id}]",
         f"{connection.base_url}{root}",
         {"Accept": "application/json"},
-        requests_per_second=connection.requests_per_second,
-        connect_timeout_s=connection.connect_timeout_s,
-        read_timeout_s=connection.read_timeout_s,
-        retry=RetryPolicy(max_attempts=connection.max_attempts),
         transport=transport,
         auth=httpx.BasicAuth(account, token),
     )
