@@ -227,12 +227,76 @@ class SyncSettings(_Strict):
     schedule_timezone: TimeZone = "UTC"
 
 
+CANONICAL_STATUSES = (
+    "scheduled", "confirmed", "arrived", "in_chair", "completed", "cancelled", "no_show",
+    "cancelled_or_no_show", "unscheduled", "planned", "not_an_appointment",
+)  # fmt: skip
+
+
+class IdentitySettings(_Strict):
+    """Thresholds of patient matching (docs/identity.md). An enquiry is linked automatically
+    when its best candidate person scores at least ``auto_link_probability`` and beats the next
+    person by ``auto_link_margin_weight`` match-weight units; it goes to review from
+    ``review_probability``; below that it is a new-patient candidate."""
+
+    auto_link_probability: float = Field(default=0.99, gt=0, lt=1)
+    auto_link_margin_weight: float = Field(default=3.0, ge=0)
+    review_probability: float = Field(default=0.5, gt=0, lt=1)
+    # Region used to read phone numbers written without a country code.
+    phone_region: str = Field(default="US", min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IdentitySettings:
+        if self.review_probability >= self.auto_link_probability:
+            raise ValueError(
+                f"review_probability ({self.review_probability}) must be below "
+                f"auto_link_probability ({self.auto_link_probability})"
+            )
+        return self
+
+
+class FunnelStages(_Strict):
+    """Which canonical appointment statuses (the crosswalk's canonical_status values) reach
+    each funnel stage, as peer CRMs link a stage to a PMS status."""
+
+    booked: list[str] = ["scheduled", "confirmed", "arrived", "in_chair", "completed"]
+    arrived: list[str] = ["arrived", "in_chair", "completed"]
+    checked_out: list[str] = ["completed"]
+    lost_cancelled: list[str] = ["cancelled", "cancelled_or_no_show", "unscheduled"]
+    lost_no_show: list[str] = ["no_show"]
+
+    @model_validator(mode="after")
+    def _known(self) -> FunnelStages:
+        problems = [
+            f"{stage}: {status!r} is not a canonical status (known: {list(CANONICAL_STATUSES)})"
+            for stage, statuses in self.model_dump().items()
+            for status in statuses
+            if status not in CANONICAL_STATUSES
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class FunnelSettings(_Strict):
+    """The lead funnel (docs/lead-funnel.md)."""
+
+    # A cohort's conversion is reported once this many days have passed since its last day.
+    conversion_window_days: int = Field(default=30, ge=1)
+    # A journey with no booking this many days after its enquiry is lost as unresponsive.
+    unresponsive_after_days: int = Field(default=14, ge=1)
+    cohort_period: Literal["week", "month"] = "month"
+    stages: FunnelStages = FunnelStages()
+
+
 class Organisation(_Strict):
     id: Identifier
     name: str
     connections: list[Connection] = Field(min_length=1)
     locations: list[Location] = Field(default_factory=list)
     sync: SyncSettings = SyncSettings()
+    identity: IdentitySettings = IdentitySettings()
+    funnel: FunnelSettings = FunnelSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Organisation:

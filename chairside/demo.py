@@ -1,17 +1,20 @@
-"""`make demo`: the whole pipeline, end to end, against the local Open Dental simulator.
+"""`make demo`: the whole pipeline, end to end, against the local vendor simulators.
 
-1. starts the simulator (a seeded dental group, two Open Dental offices) on loopback;
-2. runs the Dagster sync job once per office (full sync), landing Parquet batches;
-3. runs dbt (staging models + their tests as asset checks) into the DuckDB warehouse;
-4. checks the staging tables against the simulator's world, row for row;
-5. prints row counts, step timings and where everything is.
+1. starts every simulator (one seeded dental group: Open Dental, CareStack and NexHealth
+   offices, a phone system, a card processor, QuickBooks) on loopback;
+2. runs each vendor's Dagster sync job once per connection (full sync), landing Parquet;
+3. runs dbt (staging, canonical model, patient identity, marts; tests as asset checks) into the
+   DuckDB warehouse;
+4. exports every simulator's truth and checks Open Dental staging against it, row for row;
+5. prints row counts, matching outcomes, step timings and where everything is.
+
+CHAIRSIDE_DEMO_ROOT moves the demo's files; CHAIRSIDE_DEMO_PERSONS sizes the group.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from chairside.simulator_process import point_demo_config_at, simulators
 
 # Where the demo's landing zone and warehouse go (tests point it at a temporary folder).
 DEMO_ROOT = Path(os.environ.get("CHAIRSIDE_DEMO_ROOT", paths.REPO_ROOT / "var" / "demo"))
+# Size of the simulated group (persons; about 1.05 patient records each).
+PERSONS = int(os.environ.get("CHAIRSIDE_DEMO_PERSONS", "400"))
 # Dagster's console logger at WARNING: the summary below says what happened; the full event log
 # is in the run storage for `make ui`.
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -38,11 +43,13 @@ def main() -> None:
     shutil.rmtree(DEMO_ROOT, ignore_errors=True)  # every demo starts from an empty platform
     os.environ["CHAIRSIDE_LANDING"] = str(landing)
     os.environ["CHAIRSIDE_WAREHOUSE"] = str(warehouse)
+    os.environ["CHAIRSIDE_DECISIONS"] = str(DEMO_ROOT / "decisions" / "identity.jsonl")
     os.environ["CHAIRSIDE_OD_RPS"] = "100"  # the simulators are started with a higher limit
+    truth = DEMO_ROOT / "truth"
     timings: list[tuple[str, float]] = []
 
     started = time.monotonic()
-    with simulators(rps=200) as urls:
+    with simulators(rps=200, persons=PERSONS) as urls:
         timings.append(("start the vendor simulators", time.monotonic() - started))
         point_demo_config_at(urls)
         for vendor, url in urls.items():
@@ -94,20 +101,27 @@ def main() -> None:
         )
 
         step = time.monotonic()
-        with tempfile.TemporaryDirectory() as truth_dir:
-            httpx.post(f"{url}/_sim/export", json={"dir": truth_dir}, timeout=60).raise_for_status()
-            from chairside.verify import compare_staging_to_truth
+        # Every simulator's truth (the world and what each derived from it), kept for analysts
+        # comparing marts with what really happened, and for the tests.
+        for vendor, vendor_url in urls.items():
+            httpx.post(
+                f"{vendor_url}/_sim/export", json={"dir": str(truth / vendor)}, timeout=120
+            ).raise_for_status()
+        from chairside.verify import compare_staging_to_truth
 
-            diffs = compare_staging_to_truth(warehouse, Path(truth_dir), od_connections)
+        diffs = compare_staging_to_truth(warehouse, truth / "opendental", od_connections)
         timings.append(("compare staging with the simulator's world", time.monotonic() - step))
 
     _print_counts(warehouse, landed)
     _print_canonical(warehouse)
+    _print_identity(warehouse)
     _print_timings(timings, time.monotonic() - started)
     _print_verification(diffs, failed_checks)  # Open Dental staging vs the world
     console.print(
         f"\n[bold]Warehouse[/]  {warehouse}\n"
         f"[bold]Landing[/]    {landing}  (Parquet batches + _state.sqlite cursors)\n"
+        f"[bold]Truth[/]      {truth}  (what the simulated world really holds, per simulator)\n"
+        f"[bold]Review[/]     `chairside review list` shows the identity review queue\n"
         f"[bold]Dagster[/]    runs recorded in {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; "
         "`make ui` opens them\n"
         f'[bold]Query[/]      .venv/bin/python -c "import duckdb; print(duckdb.connect('
@@ -159,6 +173,38 @@ def _print_canonical(warehouse: Path) -> None:
     for name, per_system in counts.items():
         table.add_row(name, *(str(per_system.get(s, "")) for s in systems))
     console.print(table)
+
+
+def _print_identity(warehouse: Path) -> None:
+    """Who the enquiries are: matching outcomes per kind of enquiry, and the review queue."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        outcomes = con.execute(
+            "select enquiry_type, match_outcome, count(*) from identity.identity_enquiries "
+            "group by all order by all"
+        ).fetchall()
+        queue = con.execute(
+            "select item_kind, count(distinct subject_key) from identity.identity_review_queue "
+            "group by all order by all"
+        ).fetchall()
+        records, persons = con.execute(
+            "select count(*), count(distinct person_id) from identity.identity_patient_persons"
+        ).fetchone()
+    kinds = ("exact", "partial", "household", "none")
+    table = Table(title="Patient identity: enquiries by matching outcome")
+    table.add_column("enquiry")
+    for kind in kinds:
+        table.add_column(kind, justify="right")
+    per_type: dict[str, dict[str, int]] = {}
+    for enquiry_type, outcome, count in outcomes:
+        per_type.setdefault(enquiry_type, {})[outcome] = count
+    for enquiry_type, counts in per_type.items():
+        table.add_row(enquiry_type, *(str(counts.get(k, "")) for k in kinds))
+    console.print(table)
+    names = {"enquiry": "enquiries", "patient_pair": "patient pairs"}
+    waiting = ", ".join(f"{count} {names[kind]}" for kind, count in queue) or "empty"
+    console.print(
+        f"{records} patient records are {persons} people across the group; review queue: {waiting}."
+    )
 
 
 def _print_timings(timings: list[tuple[str, float]], total: float) -> None:

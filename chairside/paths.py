@@ -24,3 +24,9 @@ def landing_root() -> Path:
 
 def warehouse_path() -> Path:
     return _path("CHAIRSIDE_WAREHOUSE", REPO_ROOT / "var" / "warehouse" / "chairside.duckdb")
+
+
+def decisions_path() -> Path:
+    """Review decisions on patient identity (transforms/identity/decisions.py): outside the
+    warehouse, so rebuilding the warehouse never loses one."""
+    return _path("CHAIRSIDE_DECISIONS", REPO_ROOT / "var" / "decisions" / "identity.jsonl")

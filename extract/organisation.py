@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from chairside.config import Organisation
+from chairside.config import FunnelSettings, IdentitySettings, Organisation
 from extract.landing import write_table_atomically
 
 LOCATIONS_SCHEMA = pa.schema(
@@ -26,6 +26,19 @@ LOCATIONS_SCHEMA = pa.schema(
 PHONE_NUMBERS_SCHEMA = pa.schema(
     [("connection_id", pa.string()), ("phone_number", pa.string()), ("location_id", pa.string())]
 )
+# One row: the identity and funnel settings models read (defaults when there is no config).
+SETTINGS_SCHEMA = pa.schema(
+    [
+        ("auto_link_probability", pa.float64()),
+        ("auto_link_margin_weight", pa.float64()),
+        ("review_probability", pa.float64()),
+        ("phone_region", pa.string()),
+        ("conversion_window_days", pa.int64()),
+        ("unresponsive_after_days", pa.int64()),
+        ("cohort_period", pa.string()),
+    ]
+)
+STAGE_STATUSES_SCHEMA = pa.schema([("stage", pa.string()), ("canonical_status", pa.string())])
 
 
 def organisation_dir(landing_root: Path | str) -> Path:
@@ -51,6 +64,19 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
         for connection in (organisation.connections if organisation else [])
         for number, location_id in getattr(connection, "numbers", {}).items()
     ]
+    identity = organisation.identity if organisation else IdentitySettings()
+    funnel = organisation.funnel if organisation else FunnelSettings()
+    settings = {
+        **identity.model_dump(),
+        **funnel.model_dump(exclude={"stages"}),
+    }
+    stages = [
+        {"stage": stage, "canonical_status": status}
+        for stage, statuses in funnel.stages.model_dump().items()
+        for status in statuses
+    ]
     folder = organisation_dir(landing_root)
     write_table_atomically(folder / "locations.parquet", locations, LOCATIONS_SCHEMA)
     write_table_atomically(folder / "phone_numbers.parquet", numbers, PHONE_NUMBERS_SCHEMA)
+    write_table_atomically(folder / "settings.parquet", [settings], SETTINGS_SCHEMA)
+    write_table_atomically(folder / "funnel_stage_statuses.parquet", stages, STAGE_STATUSES_SCHEMA)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster_dbt import build_dbt_asset_selection
 
+from chairside import paths
 from extract.connectors import Connector
 from orchestration.extract_assets import landing_group, landing_key
 
@@ -88,3 +90,33 @@ def build_transform_sensor(
         minimum_interval_seconds=60,
         description="Rebuilds the dbt models once new data has landed and no sync is running.",
     )
+
+
+def review_decisions_selection(dbt_assets: dg.AssetsDefinition) -> dg.AssetSelection:
+    """What a review decision changes: the decisions model and everything built from it."""
+    return build_dbt_asset_selection([dbt_assets], dbt_select="identity_review_decisions+")
+
+
+def build_review_decisions_sensor(dbt_assets: dg.AssetsDefinition) -> dg.SensorDefinition:
+    """Rebuild patient identity and what depends on it when a reviewer records a decision.
+
+    The decisions file lives outside the warehouse and only grows; its size is the cursor, so a
+    decision is applied once, on the next tick, whatever else is running.
+    """
+
+    @dg.sensor(
+        name="apply_review_decisions",
+        target=review_decisions_selection(dbt_assets),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=60,
+        description="Rebuilds identity and the marts after a reviewer records a decision.",
+    )
+    def apply_review_decisions(context: dg.SensorEvaluationContext):
+        path = paths.decisions_path()
+        size = path.stat().st_size if path.exists() else 0
+        if size == int(context.cursor or 0):
+            return dg.SkipReason("no new review decision")
+        context.update_cursor(str(size))
+        return dg.RunRequest(run_key=f"decisions-{size}")
+
+    return apply_review_decisions

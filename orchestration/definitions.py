@@ -7,7 +7,12 @@ import dagster as dg
 from chairside import paths
 from chairside.config import load_organisation
 from extract.connectors import connectors
-from orchestration.automation import build_sync_job, build_sync_schedules, build_transform_sensor
+from orchestration.automation import (
+    build_review_decisions_sensor,
+    build_sync_job,
+    build_sync_schedules,
+    build_transform_sensor,
+)
 from orchestration.dbt_assets import build_dbt_assets
 from orchestration.extract_assets import build_landing_assets
 from orchestration.resources import build_resources
@@ -38,7 +43,7 @@ def defs() -> dg.Definitions:
         assets=[*assets, dbt_assets],
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_transform_sensor(dbt_assets)],
+        sensors=[build_transform_sensor(dbt_assets), build_review_decisions_sensor(dbt_assets)],
         resources=build_resources(),
         executor=dg.in_process_executor,
     )

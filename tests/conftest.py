@@ -97,3 +97,55 @@ def organisation_for(od: OpenDental, **connection_settings) -> Organisation:
 @pytest.fixture
 def landing_root(tmp_path: Path) -> Path:
     return tmp_path / "landing"
+
+
+@dataclass
+class DemoPlatform:
+    """`make demo`'s pipeline, run once for the session: every simulator, every sync job, dbt."""
+
+    root: Path  # CHAIRSIDE_DEMO_ROOT: landing/, warehouse/, truth/<vendor>/, decisions/
+    output: str
+    returncode: int
+    dagster_home: Path
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse" / "chairside.duckdb"
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "truth"
+
+
+# Bigger than the demo's default group: enough enquiries to measure matching quality on.
+DEMO_TEST_PERSONS = 1200
+
+
+@pytest.fixture(scope="session")
+def demo_platform(tmp_path_factory) -> DemoPlatform:
+    import os
+    import subprocess
+    import sys
+
+    reuse = os.environ.get("CHAIRSIDE_TEST_REUSE_DEMO")
+    if reuse:  # developing a test: a demo already run into this folder (its log beside it)
+        root = Path(reuse)
+        log = root.with_suffix(".log")
+        return DemoPlatform(root, log.read_text() if log.exists() else "", 0, root / "dagster")
+    base = tmp_path_factory.mktemp("demo_platform")
+    root, dagster_home = base / "demo", base / "dagster"
+    dagster_home.mkdir()
+    env = {
+        **os.environ,
+        "CHAIRSIDE_DEMO_ROOT": str(root),
+        "CHAIRSIDE_DEMO_PERSONS": str(DEMO_TEST_PERSONS),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    for name in ("CHAIRSIDE_CONFIG", "CHAIRSIDE_LANDING", "CHAIRSIDE_WAREHOUSE",
+                 "CHAIRSIDE_DECISIONS"):  # fmt: skip
+        env.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "chairside.demo"],
+        env=env, capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    return DemoPlatform(root, result.stdout + result.stderr, result.returncode, dagster_home)

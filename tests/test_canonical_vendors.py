@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -282,6 +282,10 @@ def wire_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def wire_date(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
+
+
 # --------------------------------------------------------------------------- the build
 
 
@@ -420,16 +424,18 @@ def test_carestack_patients_and_requests_equal_what_was_served(built):
     expected = {
         (str(r["id"]), str(r["locationId"]), *(None if r[c] is None else str(r[c])
          for c in ("patientId", "appointmentId")), r["status"], wire_time(r["createdOn"]),
-         r["isNewPatient"], "online booking")
+         r["isNewPatient"], "online booking", wire_date(r["dateOfBirth"]))
         for r in served.iter_rows(named=True)
     }  # fmt: skip
     got = set(query(
         built.root,
         "select source_appointment_request_id, source_location_id, source_patient_id, "
-        "source_appointment_id, vendor_status, requested_at, is_new_patient, channel "
+        "source_appointment_id, vendor_status, requested_at, is_new_patient, channel, birth_date "
         "from intermediate.int_appointment_requests where source_system = 'carestack'",
     ))  # fmt: skip
     assert got == expected and {"Booked", "Dismissed"} <= {row[4] for row in got}
+    # The form's birth date is optional: most requests carry one, some do not.
+    assert {row[8] is None for row in got} == {True, False}
 
 
 def test_carestack_calls_have_the_true_outcome_and_their_matched_location(built):

@@ -477,6 +477,23 @@ def test_bad_records_are_quarantined_with_field_and_reason(carestack, landing_ro
     assert "tuesday" not in rows[0][1]
 
 
+def test_a_request_with_an_unreadable_birth_date_is_quarantined_without_it(carestack, landing_root):
+    carestack.faults.add(
+        FaultRule(path="^/sync/appointment-requests", kind="corrupt", record_field="dateOfBirth",
+                  value="13/31/1984", times=1)
+    )  # fmt: skip
+    org = organisation_for(carestack)
+    connection = org.connection("cs_main")
+    result = sync_entity(connection, "appointment_requests", landing_root=landing_root)
+    assert result.quarantined == 1
+    assert result.rows == len(served(carestack, "appointment_requests")) - 1
+    glob = str(landing_root / "_quarantine" / "**" / "*.parquet")
+    with duckdb.connect() as con:
+        [(reason,)] = con.execute(f"select _reason from read_parquet('{glob}')").fetchall()
+    assert reason.startswith("dateOfBirth: expected a date")
+    assert "1984" not in reason
+
+
 def test_logs_and_errors_carry_no_patient_data(carestack, landing_root, caplog):
     caplog.set_level(logging.DEBUG)
     carestack.faults.add(FaultRule(path="^/sync/patients", kind="status", code=503, times=1))
@@ -491,7 +508,7 @@ def test_logs_and_errors_carry_no_patient_data(carestack, landing_root, caplog):
     sentinels = {
         str(person[field])
         for person in people
-        for field in ("firstName", "lastName", "email", "mobile", "phone", "dob")
+        for field in ("firstName", "lastName", "email", "mobile", "phone", "dob", "dateOfBirth")
         if person.get(field) and len(str(person[field])) > 3
     }
     sentinels |= {r["phoneNumber"] for r in served(carestack, "conversation_calls").values()}

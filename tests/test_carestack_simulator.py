@@ -7,6 +7,7 @@ Also holds the helpers the CareStack extract and staging tests share (``serve_ca
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -350,10 +351,119 @@ def test_appointment_requests_and_their_truth(carestack):
     pending = table.filter(pl.col("status") == "Pending")
     assert (pending["createdOn"] > _hours_before(now, data.PENDING_HOURS)).all()
 
+    # The form's birth date is optional; a known requester gives their own, rarely mistyped.
+    known = _with_person(world, table)
+    assert 0.6 <= known["dateOfBirth"].is_not_null().mean() <= 0.9
+    given = known.filter(pl.col("dateOfBirth").is_not_null())
+    assert (given["dateOfBirth"] != given["birthdate"].cast(pl.String)).mean() <= 0.03
+
 
 def _hours_before(stamp: str, hours: int) -> str:
     moment = datetime.strptime(stamp, wire.UTC_FORMAT) - timedelta(hours=hours)
     return moment.strftime(wire.UTC_FORMAT)
+
+
+def _with_person(world: World, table: pl.DataFrame) -> pl.DataFrame:
+    """Requests of known persons joined with the person's truth (whose email and phone are
+    ``email_true`` and ``phone_true``)."""
+    persons = world.table("truth_persons").rename({"email": "email_true", "phone": "phone_true"})
+    return table.filter(pl.col("person_id").is_not_null()).join(persons, on="person_id")
+
+
+def _one_slip(typed: str, true: str) -> bool:
+    """``typed`` is ``true`` with one letter substituted, dropped, inserted or swapped with its
+    neighbour, the first letter kept."""
+    if not typed or not true or typed[0] != true[0] or typed == true:
+        return False
+    if len(typed) == len(true):
+        diff = [i for i, (a, b) in enumerate(zip(typed, true, strict=True)) if a != b]
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == true[diff[1]]
+        return len(diff) == 1 or (swapped and typed[diff[1]] == true[diff[0]])
+    shorter, longer = sorted((typed, true), key=len)
+    if len(longer) - len(shorter) != 1:
+        return False
+    return any(longer[:i] + longer[i + 1 :] == shorter for i in range(1, len(longer)))
+
+
+def _typed_name(typed: str, spellings: tuple[str, ...]) -> str | None:
+    """How ``typed`` came from one of the true ``spellings`` (None when it did not)."""
+    for true in spellings:
+        if typed == true:
+            return "as is"
+        if typed == true.lower():
+            return "lower-case"
+        if _one_slip(typed.lower(), true.lower()):
+            return "slip"
+    return None
+
+
+def _first_name_kind(typed: str, true: str, nickname: str) -> str | None:
+    """As _typed_name, or "nickname" when it came from the person's nickname."""
+    kind = _typed_name(typed, (true,))
+    if kind is None and nickname and _typed_name(typed, (nickname,)):
+        return "nickname"
+    return kind
+
+
+PHONE_FORMATS = {
+    r"^\(\d{3}\) \d{3}-\d{4}$", r"^\d{3}-\d{3}-\d{4}$", r"^\d{10}$", r"^\+1 \d{3} \d{3} \d{4}$",
+}  # fmt: skip
+
+
+def test_requests_are_what_people_type_into_a_booking_form():
+    """Known requesters type their own details with bounded noise (nicknames, slips, lower case,
+    a cell the office lacks, a made-up email, a missing or mistyped birth date): the truth
+    frame still names the person, so matching can be scored against it."""
+    world = carestack_world(n_persons=1000)  # enough requesters for the shares to mean something
+    rows, truth = data.appointment_requests(world, wire.accounts(world)[ACCOUNT])
+    table = rows.join(truth, on="id", validate="1:1")
+    known = _with_person(world, table)
+    assert known.height >= 250
+
+    first = [
+        _first_name_kind(typed, true, nickname)
+        for typed, true, nickname in known.select("firstName", "first_name", "nickname").iter_rows()
+    ]
+    assert None not in first  # every first name is the person's, as typed
+    assert 0.05 <= sum(kind != "as is" for kind in first) / len(first) <= 0.30
+    assert {"nickname", "lower-case", "slip"} <= set(first)
+    last = [
+        _typed_name(t, (true,)) for t, true in known.select("lastName", "last_name").iter_rows()
+    ]
+    assert None not in last
+    assert 0.01 <= sum(kind != "as is" for kind in last) / len(last) <= 0.12
+
+    # Phones in the usual formats; mostly the household's, sometimes a cell the office lacks.
+    assert all(any(re.match(f, phone) for f in PHONE_FORMATS) for phone in table["phone"])
+    assert sum(any(re.match(f, phone) for phone in table["phone"]) for f in PHONE_FORMATS) >= 3
+    digits = known["phone"].str.replace_all(r"\D", "").str.replace(r"^1(\d{10})$", "$1")
+    assert (digits.str.len_chars() == 10).all()
+    assert 0.85 <= (digits == known["phone_true"]).mean() <= 0.97
+
+    # Often the person's own email, else a made-up one.
+    with_email = known.filter(pl.col("email_true") != "")
+    assert 0.45 <= (with_email["email"] == with_email["email_true"]).mean() <= 0.75
+    assert table["email"].str.contains("@").all()
+
+    # Birth dates: on most requests; a known person's is theirs, rarely mistyped (day and
+    # month swapped, or the day one off).
+    assert 0.6 <= table["dateOfBirth"].is_not_null().mean() <= 0.9
+    given = known.filter(pl.col("dateOfBirth").is_not_null())
+    typed_dob = given["dateOfBirth"].str.to_date()
+    wrong = given.filter(typed_dob != given["birthdate"])
+    assert wrong.height <= 0.03 * given.height
+    for typed, true in wrong.select(pl.col("dateOfBirth").str.to_date(), "birthdate").iter_rows():
+        assert (typed.month, typed.day) == (true.day, true.month) or (
+            typed.month == true.month and abs(typed.day - true.day) == 1
+        )
+    strangers = table.filter(pl.col("person_id").is_null() & pl.col("dateOfBirth").is_not_null())
+    age = pl.col("createdOn").str.slice(0, 10).str.to_date() - pl.col("dateOfBirth").str.to_date()
+    years = strangers.select(age.dt.total_days() / 365.25).to_series()
+    assert strangers.height > 0 and years.min() >= 18 and years.max() <= 86
+
+    # No random state: the same world, built again, renders the same requests.
+    twin = carestack_world(n_persons=1000)
+    assert data.appointment_requests(twin, wire.accounts(twin)[ACCOUNT])[0].equals(rows)
 
 
 def test_conversation_calls_summaries_only_for_long_calls_and_voicemails(carestack):

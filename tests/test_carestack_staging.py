@@ -157,6 +157,8 @@ def test_columns_are_the_api_fields_in_snake_case(build):
     assert types["date_time"] == "TIMESTAMP"
     assert types["provider_ids"] == "BIGINT[]"
     assert types["status_id"] == "BIGINT"
+    requests = dict(query(build.root, columns_sql, ["stg_carestack__appointment_requests"]))
+    assert requests["date_of_birth"] == "DATE"
 
 
 def test_staging_equals_the_simulator_row_for_row_without_duplicates(build):

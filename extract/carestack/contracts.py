@@ -135,6 +135,7 @@ class AppointmentRequest(_Synced):
     status: str
     patientId: CsInt | None = None
     appointmentId: CsInt | None = None
+    dateOfBirth: CsDate = None
     isNewPatient: CsBool = None
     preferredDate: CsDate = None
     createdOn: Instant | None = None

@@ -14,6 +14,10 @@ Appointment requests (``appointment_requests``):
 - *not booked*: a request every two or three days per location that led to nothing: 40% from
   existing patients, the rest from people who never became patients. "Pending" for 48 hours,
   then "Dismissed".
+A request shows what the requester typed into the booking form: a known person's name, now and
+then as a nickname, with a slip or in lower case; the household phone or a cell the office does
+not have, in a few formats; often their own email; a birth date on most requests, rarely
+mistyped. Strangers type made-up names, phones and birth dates.
 
 CS Conversation calls (``conversation_calls``):
 - from phone commlogs: cancellation calls (Call Received), calls after a no-show (Call Attempted
@@ -26,8 +30,11 @@ A summary and a recording exist only for calls (Made, Received) and voicemails l
 from __future__ import annotations
 
 import hashlib
+import string
+import threading
+import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -109,7 +116,8 @@ class _Office:
     now: int  # local epoch seconds
     first_day: int  # the world's first history day: stable as the clock moves
     entry_days: np.ndarray  # SecDateEntry day per PatNum - 1 (non-decreasing)
-    people: pl.DataFrame  # PatNum, person_id, first_name, last_name, phone
+    # PatNum, person_id, first_name, last_name, nickname, phone, email, birthdate
+    people: pl.DataFrame
 
     def patients_before(self, day: np.ndarray) -> np.ndarray:
         """How many patients existed when ``day`` began (PatNums follow creation order)."""
@@ -123,11 +131,10 @@ def _local_seconds(moment: datetime) -> int:
 def _office(world: World, slot: int, spec: OfficeSpec) -> _Office:
     patients = world.table("patients", spec.key).select("PatNum", "SecDateEntry").sort("PatNum")
     links = world.table("truth_patient_links", spec.key).select("PatNum", "person_id")
-    people = links.join(
-        world.table("truth_persons").select("person_id", "first_name", "last_name", "phone"),
-        on="person_id",
-        how="left",
+    persons = world.table("truth_persons").select(
+        "person_id", "first_name", "last_name", "nickname", "phone", "email", "birthdate"
     )
+    people = links.join(_FIRST_SEEN_EMAILS.pin(world, persons), on="person_id", how="left")
     start = world.spec.now_utc - timedelta(days=world.spec.history_days)
     return _Office(
         slot=slot,
@@ -138,6 +145,36 @@ def _office(world: World, slot: int, spec: OfficeSpec) -> _Office:
         entry_days=patients["SecDateEntry"].cast(pl.Int64).to_numpy(),
         people=people,
     )
+
+
+class _FirstSeenEmails:
+    """Each person's truth email as first seen, per world.
+
+    The world keeps only a person's current email (a front-desk edit replaces it), but a request
+    keeps what was typed when it was made: pinning the email seen first keeps request rows
+    unchanged as the world advances. Held per world object, dropped with it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pins: dict[int, pl.DataFrame] = {}  # id(world) -> person_id, email
+
+    def pin(self, world: World, persons: pl.DataFrame) -> pl.DataFrame:
+        """``persons`` with ``email`` replaced by the email first seen for each person."""
+        key = id(world)
+        with self._lock:
+            pins = self._pins.get(key)
+            if pins is None:
+                pins = persons.select("person_id", "email").clear()
+                weakref.finalize(world, self._pins.pop, key, None)
+            fresh = persons.select("person_id", "email").join(pins, on="person_id", how="anti")
+            if fresh.height:
+                pins = pl.concat([pins, fresh])
+            self._pins[key] = pins
+        return persons.drop("email").join(pins, on="person_id", how="left", maintain_order="left")
+
+
+_FIRST_SEEN_EMAILS = _FirstSeenEmails()
 
 
 def _daily_slots(
@@ -262,8 +299,11 @@ def _unbooked_requests(office: _Office) -> pl.DataFrame:
     )
 
 
-def _who(office: _Office, pat: np.ndarray, h: np.ndarray) -> pl.DataFrame:
-    """first_name, last_name, phone (10 digits) and person_id (null for strangers) per row."""
+def _who(
+    office: _Office, pat: np.ndarray, h: np.ndarray, facts: tuple[str, ...] = ()
+) -> pl.DataFrame:
+    """first_name, last_name, phone (10 digits) and person_id (null for strangers) per row, plus
+    the known person's ``facts`` (truth columns such as email; null for strangers)."""
     known = pl.DataFrame({"PatNum": pat}).join(
         office.people, on="PatNum", how="left", maintain_order="left"
     )
@@ -277,19 +317,20 @@ def _who(office: _Office, pat: np.ndarray, h: np.ndarray) -> pl.DataFrame:
             )
             for column in ("first_name", "last_name", "phone")
         }
-    ).with_columns(person_id=known["person_id"])
+    ).with_columns(
+        person_id=known["person_id"],
+        **{fact: pl.when(pl.lit(is_known)).then(known[fact]) for fact in facts},
+    )
 
 
 def _render_requests(office: _Office, rows: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     h = rows["h"].to_numpy()
-    who = _who(office, rows["PatNum"].to_numpy(), h)
-    domain = np.array(names.EMAIL_DOMAINS)[(unit(h, 40) * len(names.EMAIL_DOMAINS)).astype(int)]
+    who = _who(office, rows["PatNum"].to_numpy(), h, facts=("nickname", "email", "birthdate"))
+    typed = _typed_form(who, h, rows["asked"].to_numpy() // DAY)
     tz = office.spec.timezone
-    frame = pl.concat([rows, who], how="horizontal").with_columns(
+    frame = pl.concat([rows, who, typed], how="horizontal").with_columns(
         asked_at=_ts(rows["asked"].to_numpy()),
         changed_at=_ts(rows["changed"].to_numpy()),
-        number=pl.lit((unit(h, 41) * 100).astype(np.int64)),
-        domain=pl.lit(domain),
         booked=pl.col("kind") == "booked",
     )
     wire = frame.select(
@@ -300,17 +341,11 @@ def _render_requests(office: _Office, rows: pl.DataFrame) -> tuple[pl.DataFrame,
         .then(account_id_of(pl.col("PatNum"), office.slot))
         .otherwise(None),
         appointmentId=account_id_of(pl.col("AptNum"), office.slot),
-        firstName="first_name",
-        lastName="last_name",
-        email=pl.concat_str(
-            pl.col("first_name").str.to_lowercase(),
-            pl.lit("."),
-            pl.col("last_name").str.to_lowercase().str.replace_all(r"[^a-z]", ""),
-            pl.col("number").cast(pl.String),
-            pl.lit("@"),
-            pl.col("domain"),
-        ),
-        phone=_pretty_phone(pl.col("phone")),
+        firstName="typed_first_name",
+        lastName="typed_last_name",
+        dateOfBirth="typed_birth_date",
+        email="typed_email",
+        phone="typed_phone",
         isNewPatient="new_person",
         reason=pl.col("reason").replace_strict(dict(enumerate(REQUEST_REASONS))),
         preferredDate=_ts(rows["preferred_day"].to_numpy() * DAY).dt.strftime("%Y-%m-%d"),
@@ -334,11 +369,165 @@ def _render_requests(office: _Office, rows: pl.DataFrame) -> tuple[pl.DataFrame,
     return wire, truth
 
 
-def _pretty_phone(digits: pl.Expr) -> pl.Expr:
-    return pl.concat_str(
-        pl.lit("("), digits.str.slice(0, 3), pl.lit(") "), digits.str.slice(3, 3), pl.lit("-"),
-        digits.str.slice(6, 4),
+# --- what a requester types into the booking form ----------------------------------------
+
+# Salts of the form's draws, apart from those that choose and time requests. A slip uses four
+# consecutive salts (whether, which edit, where, which letter).
+_EMAIL_DOMAIN, _EMAIL_NUMBER = 40, 41
+_NICKNAME, _FIRST_SLIP, _FIRST_LOWER = 50, 51, 55
+_LAST_SLIP, _LAST_LOWER = 56, 60
+_OTHER_PHONE, _OTHER_AREA, _OTHER_LINE, _PHONE_STYLE = 61, 62, 63, 64
+_OWN_EMAIL = 65
+_DOB_GIVEN, _DOB_SLIP, _DOB_SLIP_WAY, _STRANGER_AGE = 66, 67, 68, 69
+
+ALPHABET = string.ascii_lowercase
+# "(555) 123-4567", "555-123-4567", "5551234567", "+1 555 123 4567"
+PHONE_STYLE_WEIGHTS = (0.55, 0.25, 0.12, 0.08)
+_SLIP_SUBSTITUTE, _SLIP_DROP, _SLIP_SWAP, _SLIP_INSERT = range(4)
+
+
+def _typed_form(who: pl.DataFrame, h: np.ndarray, asked_day: np.ndarray) -> pl.DataFrame:
+    """typed_first_name, typed_last_name, typed_email, typed_phone and typed_birth_date
+    ("YYYY-MM-DD" or null) per request. Known persons type their own details with the usual
+    slips; strangers type their synthetic name and phone as they are. Everyone formats the
+    phone their own way."""
+    known = who["person_id"].is_not_null().to_numpy()
+    first = who["first_name"].to_numpy().astype(object)
+    nickname = who["nickname"].fill_null("").to_numpy().astype(object)
+    by_nickname = known & (nickname != "") & (unit(h, _NICKNAME) < 0.12)
+    first = np.where(by_nickname, nickname, first)
+    first = _lower(_slip(first, h, _FIRST_SLIP, 0.03, known), h, _FIRST_LOWER, 0.03, known)
+    last = who["last_name"].to_numpy().astype(object)
+    last = _lower(_slip(last, h, _LAST_SLIP, 0.03, known), h, _LAST_LOWER, 0.02, known)
+    # A cell the office does not have on file.
+    other = known & (unit(h, _OTHER_PHONE) < 0.08)
+    area = np.array(names.AREA_CODES)[(unit(h, _OTHER_AREA) * len(names.AREA_CODES)).astype(int)]
+    line = (2_000_000 + unit(h, _OTHER_LINE) * 8_000_000).astype(np.int64).astype(str)
+    digits = np.where(other, np.char.add(area, line), who["phone"].to_numpy().astype(str))
+    style = np.searchsorted(np.cumsum(PHONE_STYLE_WEIGHTS), unit(h, _PHONE_STYLE), side="right")
+    own_email = who["email"].fill_null("").to_numpy().astype(object)
+    by_own_email = known & (own_email != "") & (unit(h, _OWN_EMAIL) < 0.6)
+    return pl.DataFrame(
+        {
+            "typed_first_name": pl.Series(first, dtype=pl.String),
+            "typed_last_name": pl.Series(last, dtype=pl.String),
+            "typed_email": pl.Series(
+                np.where(by_own_email, own_email, _made_up_emails(who, h)), dtype=pl.String
+            ),
+            "typed_phone": pl.select(_typed_phone(pl.lit(pl.Series(digits)), style)).to_series(),
+            "typed_birth_date": pl.Series(
+                _typed_birth_dates(who, h, asked_day, known), dtype=pl.String
+            ),
+        }
+    )
+
+
+def _made_up_emails(who: pl.DataFrame, h: np.ndarray) -> np.ndarray:
+    """first.last<number>@<domain>, from the true (or synthetic) name."""
+    domain = np.array(names.EMAIL_DOMAINS)[
+        (unit(h, _EMAIL_DOMAIN) * len(names.EMAIL_DOMAINS)).astype(int)
+    ]
+    return (
+        who.select(
+            pl.concat_str(
+                pl.col("first_name").str.to_lowercase(),
+                pl.lit("."),
+                pl.col("last_name").str.to_lowercase().str.replace_all(r"[^a-z]", ""),
+                pl.lit((unit(h, _EMAIL_NUMBER) * 100).astype(np.int64)).cast(pl.String),
+                pl.lit("@"),
+                pl.lit(domain),
+            )
+        )
+        .to_series()
+        .to_numpy()
+        .astype(object)
+    )
+
+
+def _lower(
+    typed: np.ndarray, h: np.ndarray, salt: int, rate: float, eligible: np.ndarray
+) -> np.ndarray:
+    """About ``rate`` of the eligible names typed all lower-case."""
+    hit = eligible & (unit(h, salt) < rate)
+    return np.array(
+        [n.lower() if lower and n else n for n, lower in zip(typed, hit, strict=True)], dtype=object
+    )
+
+
+def _slip(
+    typed: np.ndarray, h: np.ndarray, salt: int, rate: float, eligible: np.ndarray
+) -> np.ndarray:
+    """A one-letter slip (substitute, drop, swap, insert) after the first letter, which people
+    rarely mistype, in about ``rate`` of the eligible names of three letters or more."""
+    out = typed.copy()
+    hit = eligible & (unit(h, salt) < rate)
+    edit = (unit(h, salt + 1) * 4).astype(np.int64)
+    where = unit(h, salt + 2)
+    letter = (unit(h, salt + 3) * len(ALPHABET)).astype(np.int64)
+    for i in np.flatnonzero(hit):
+        name = out[i]
+        if name and len(name) >= 3:
+            out[i] = _slipped(name, int(edit[i]), 1 + int(where[i] * (len(name) - 1)), letter[i])
+    return out
+
+
+def _slipped(name: str, edit: int, i: int, letter: int) -> str:
+    """``name`` with one edit at position ``i`` (1 .. len - 1); never the same name."""
+    if edit == _SLIP_SUBSTITUTE:
+        typed = ALPHABET[letter]
+        if typed == name[i].lower():
+            typed = ALPHABET[(letter + 1) % len(ALPHABET)]
+        return name[:i] + typed + name[i + 1 :]
+    if edit == _SLIP_INSERT:
+        return name[:i] + ALPHABET[letter] + name[i:]
+    if edit == _SLIP_SWAP and i + 1 < len(name) and name[i] != name[i + 1]:
+        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+    return name[:i] + name[i + 1 :]  # a dropped letter (also where a swap would change nothing)
+
+
+def _typed_phone(digits: pl.Expr, style: np.ndarray) -> pl.Expr:
+    """10 digits the ways people type them into a web form (styles of PHONE_STYLE_WEIGHTS)."""
+    a, b, c = digits.str.slice(0, 3), digits.str.slice(3, 3), digits.str.slice(6, 4)
+    s = pl.lit(style)
+    return (
+        pl.when(s == 0).then(pl.concat_str(pl.lit("("), a, pl.lit(") "), b, pl.lit("-"), c))
+        .when(s == 1).then(pl.concat_str(a, pl.lit("-"), b, pl.lit("-"), c))
+        .when(s == 2).then(digits)
+        .otherwise(pl.concat_str(pl.lit("+1 "), a, pl.lit(" "), b, pl.lit(" "), c))
     )  # fmt: skip
+
+
+def _typed_birth_dates(
+    who: pl.DataFrame, h: np.ndarray, asked_day: np.ndarray, known: np.ndarray
+) -> list[str | None]:
+    """About 75% of requesters give a birth date: a known person their own (1% mistyped), a
+    stranger a plausible adult one (18 to 85 years before the request)."""
+    given = unit(h, _DOB_GIVEN) < 0.75
+    slipped = unit(h, _DOB_SLIP) < 0.01
+    down = unit(h, _DOB_SLIP_WAY) < 0.5
+    stranger_day = asked_day - _between(h, _STRANGER_AGE, 18 * 365.25, 85 * 365.25)
+    epoch = date(1970, 1, 1)
+    typed: list[str | None] = []
+    for i, birthdate in enumerate(who["birthdate"].to_list()):
+        if known[i]:
+            day = birthdate
+            if day is not None and slipped[i]:
+                day = _mistyped_date(day, bool(down[i]))
+        else:
+            day = epoch + timedelta(days=int(stranger_day[i]))
+        typed.append(day.isoformat() if given[i] and day is not None else None)
+    return typed
+
+
+def _mistyped_date(day: date, down: bool) -> date:
+    """Day and month swapped when that is another valid date, else the day one off."""
+    if day.day <= 12 and day.day != day.month:
+        return day.replace(month=day.day, day=day.month)
+    step = -1 if down else 1
+    try:
+        return day.replace(day=day.day + step)
+    except ValueError:  # past the month's end or before its first day
+        return day.replace(day=day.day - step)
 
 
 # --- CS Conversation calls ---------------------------------------------------------------

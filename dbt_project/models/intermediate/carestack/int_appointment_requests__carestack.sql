@@ -18,8 +18,8 @@ select
     is_new_patient,
     nullif(trim(first_name), '') as first_name,
     nullif(trim(last_name), '') as last_name,
-    -- the request form asks no birth date
-    cast(null as date) as birth_date,
+    -- as typed on the form (optional there, so often NULL)
+    date_of_birth as birth_date,
     nullif(trim(email), '') as email,
     nullif(trim(phone), '') as phone,
     nullif(trim(reason), '') as reason,

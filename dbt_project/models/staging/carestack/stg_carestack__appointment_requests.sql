@@ -10,6 +10,7 @@
     ('appointmentId',  'int'),
     ('firstName',      'text'),
     ('lastName',       'text'),
+    ('dateOfBirth',    'date'),
     ('email',          'text'),
     ('phone',          'text'),
     ('isNewPatient',   'bool'),
