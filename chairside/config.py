@@ -289,6 +289,40 @@ class FunnelSettings(_Strict):
     stages: FunnelStages = FunnelStages()
 
 
+class CallSettings(_Strict):
+    """Call metrics (docs/calls.md; metrics-and-matching.md section 1)."""
+
+    # A caller who hangs up within this many seconds of ringing is a short abandon.
+    short_abandon_seconds: int = Field(default=6, ge=0)
+    # Service level: answered within this many seconds of reaching the ring group.
+    service_level_seconds: int = Field(default=30, ge=1)
+    # exclude_short: abandon rate = long abandons / (offered - short abandons) (our default);
+    # include_short: abandoned / offered, short abandons counted.
+    abandon_rate_formula: Literal["exclude_short", "include_short"] = "exclude_short"
+
+
+class PaymentTypeSettings(_Strict):
+    """How one processor payment type (a charge's metadata.payment_type) is handled."""
+
+    # Which amount the PMS ledger records for a charge: the gross paid, or net of fees.
+    pms_amount: Literal["gross", "net"] = "gross"
+
+
+class ReconciliationSettings(_Strict):
+    """Payout reconciliation (docs/reconciliation.md)."""
+
+    amount_tolerance: float = Field(default=0.01, ge=0)
+    # A paid payout without a books deposit this many days after arrival is missing_deposit.
+    deposit_grace_days: int = Field(default=3, ge=0)
+    # A deposit dated more than this many days from the payout's arrival is a timing_difference.
+    timing_tolerance_days: int = Field(default=2, ge=0)
+    # Effective fee (fee / gross) outside this band is a fee_anomaly.
+    fee_min_pct: float = Field(default=1.5, ge=0)
+    fee_max_pct: float = Field(default=4.0, ge=0)
+    # Per payment type; types not listed use the defaults of PaymentTypeSettings.
+    payment_types: dict[str, PaymentTypeSettings] = Field(default_factory=dict)
+
+
 class Organisation(_Strict):
     id: Identifier
     name: str
@@ -297,6 +331,8 @@ class Organisation(_Strict):
     sync: SyncSettings = SyncSettings()
     identity: IdentitySettings = IdentitySettings()
     funnel: FunnelSettings = FunnelSettings()
+    calls: CallSettings = CallSettings()
+    reconciliation: ReconciliationSettings = ReconciliationSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Organisation:

@@ -10,7 +10,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from chairside.config import FunnelSettings, IdentitySettings, Organisation
+from chairside.config import (
+    CallSettings,
+    FunnelSettings,
+    IdentitySettings,
+    Organisation,
+    ReconciliationSettings,
+)
 from extract.landing import write_table_atomically
 
 LOCATIONS_SCHEMA = pa.schema(
@@ -36,8 +42,17 @@ SETTINGS_SCHEMA = pa.schema(
         ("conversion_window_days", pa.int64()),
         ("unresponsive_after_days", pa.int64()),
         ("cohort_period", pa.string()),
+        ("short_abandon_seconds", pa.int64()),
+        ("service_level_seconds", pa.int64()),
+        ("abandon_rate_formula", pa.string()),
+        ("amount_tolerance", pa.float64()),
+        ("deposit_grace_days", pa.int64()),
+        ("timing_tolerance_days", pa.int64()),
+        ("fee_min_pct", pa.float64()),
+        ("fee_max_pct", pa.float64()),
     ]
 )
+PAYMENT_TYPES_SCHEMA = pa.schema([("payment_type", pa.string()), ("pms_amount", pa.string())])
 STAGE_STATUSES_SCHEMA = pa.schema([("stage", pa.string()), ("canonical_status", pa.string())])
 
 
@@ -66,10 +81,18 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
     ]
     identity = organisation.identity if organisation else IdentitySettings()
     funnel = organisation.funnel if organisation else FunnelSettings()
+    calls = organisation.calls if organisation else CallSettings()
+    reconciliation = organisation.reconciliation if organisation else ReconciliationSettings()
     settings = {
         **identity.model_dump(),
         **funnel.model_dump(exclude={"stages"}),
+        **calls.model_dump(),
+        **reconciliation.model_dump(exclude={"payment_types"}),
     }
+    payment_types = [
+        {"payment_type": name, **type_settings.model_dump()}
+        for name, type_settings in reconciliation.payment_types.items()
+    ]
     stages = [
         {"stage": stage, "canonical_status": status}
         for stage, statuses in funnel.stages.model_dump().items()
@@ -80,3 +103,4 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
     write_table_atomically(folder / "phone_numbers.parquet", numbers, PHONE_NUMBERS_SCHEMA)
     write_table_atomically(folder / "settings.parquet", [settings], SETTINGS_SCHEMA)
     write_table_atomically(folder / "funnel_stage_statuses.parquet", stages, STAGE_STATUSES_SCHEMA)
+    write_table_atomically(folder / "payment_types.parquet", payment_types, PAYMENT_TYPES_SCHEMA)
