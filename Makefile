@@ -7,7 +7,8 @@ INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/var/dagster
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint format ui dbt-docs bench clean
+.PHONY: install browser demo test lint format ui dbt-docs bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,11 @@ $(INSTALLED): pyproject.toml requirements.lock
 	touch $@
 
 install: $(INSTALLED)
+
+## Chromium for the report's browser test: the Debian package (playwright never downloads one).
+browser:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
@@ -26,7 +32,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m chairside.demo
 
 ## Lint, then the whole test suite (real HTTP on loopback, real DuckDB files, real dbt runs).
-test: install
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

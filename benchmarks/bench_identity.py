@@ -77,8 +77,9 @@ def bench(n_persons: int) -> None:
     started = time.perf_counter()
     pt = _timed(timings, "standardise", traits.patient_traits, patients, region="US", today=today)
     et = traits.enquiry_traits(requests, region="US", today=today)
-    pairs_p = _timed(timings, "score patients", match.score_patients, pt)
-    pairs_e = _timed(timings, "score enquiries", match.score_enquiries, et, pt)
+    u = _timed(timings, "estimate u", match.population_u, pt)
+    pairs_p = _timed(timings, "score patients", match.score_patients, pt, u)
+    pairs_e = _timed(timings, "score enquiries", match.score_enquiries, et, pt, u)
     none = pl.DataFrame(schema=decisions.SCHEMA)
     person_of = _timed(timings, "persons", resolve.persons, pt["patient_key"], pairs_p, none,
                        auto_link_probability=SETTINGS["auto_link_probability"])  # fmt: skip
@@ -91,6 +92,7 @@ def bench(n_persons: int) -> None:
 
     truth = requests.select("enquiry_key", requester="person_id")
     true_of = patients.select("patient_key", true_person="person_id")
+    reviewed = outcomes.filter(pl.col("match_outcome") == "partial").height
     linked = outcomes.filter(pl.col("match_outcome") == "exact").join(truth, on="enquiry_key")
     linked = linked.join(true_of, on="patient_key")
     right = linked.filter(pl.col("true_person") == pl.col("requester")).height
@@ -104,8 +106,8 @@ def bench(n_persons: int) -> None:
         f"persons={n_persons:>9,} patients={len(pt):>9,} enquiries={len(et):>7,}  "
         f"chairside={total:6.1f}s ({len(et) / total:,.0f} enquiries/s) "
         f"auto-linked={linked.height / len(et):.1%} precision={right / max(linked.height, 1):.4f} "
-        f"recall(auto)={right / should:.3f}  |  peer exact rule={timings['peer']:.1f}s "
-        f"recall={peer_right / should:.3f}\n    {steps}"
+        f"recall(auto)={right / should:.3f} to review={reviewed / len(et):.1%}  |  "
+        f"peer exact rule={timings['peer']:.1f}s recall={peer_right / should:.3f}\n    {steps}"
     )
 
 

@@ -30,3 +30,9 @@ def decisions_path() -> Path:
     """Review decisions on patient identity (transforms/identity/decisions.py): outside the
     warehouse, so rebuilding the warehouse never loses one."""
     return _path("CHAIRSIDE_DECISIONS", REPO_ROOT / "var" / "decisions" / "identity.jsonl")
+
+
+def analyst_copy_path() -> Path:
+    """The read-only copy of the marts analysts query (chairside/analyst_copy.py): beside the
+    warehouse unless CHAIRSIDE_ANALYST_COPY moves it."""
+    return _path("CHAIRSIDE_ANALYST_COPY", warehouse_path().with_name("analyst.duckdb"))

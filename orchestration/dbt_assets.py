@@ -14,6 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from chairside import paths
+from chairside.analyst_copy import publish
 from chairside.config import load_organisation
 from extract.connectors import prepare_landing
 from orchestration.resources import dbt_executable
@@ -62,5 +63,11 @@ def build_dbt_assets() -> dg.AssetsDefinition:
         paths.warehouse_path().parent.mkdir(parents=True, exist_ok=True)
         prepare_landing(paths.landing_root(), load_organisation(paths.config_path()))
         yield from dbt.cli(["build"], context=context).stream()
+        # Still the warehouse's only writer (pool): refresh the analysts' copy from this build.
+        rows = publish(paths.warehouse_path(), paths.analyst_copy_path())
+        context.log.info(
+            f"analyst copy {paths.analyst_copy_path()} refreshed: {len(rows)} tables, "
+            f"{sum(rows.values())} rows"
+        )
 
     return chairside_dbt

@@ -63,13 +63,14 @@ def _resolve(world, decided: pl.DataFrame | None = None):
     patient_traits = traits.patient_traits(patients, region="US", today=today)
     enquiry_traits = traits.enquiry_traits(requests, region="US", today=today)
     decided = decided if decided is not None else pl.DataFrame(schema=decisions.SCHEMA)
+    u = match.population_u(patient_traits)
     person_of = resolve.persons(
         patient_traits["patient_key"],
-        match.score_patients(patient_traits),
+        match.score_patients(patient_traits, u),
         decided,
         auto_link_probability=THRESHOLDS["auto_link_probability"],
     )
-    pairs = match.score_enquiries(enquiry_traits, patient_traits)
+    pairs = match.score_enquiries(enquiry_traits, patient_traits, u)
     outcomes = resolve.enquiry_outcomes(
         enquiry_traits, pairs, person_of, resolve.phone_index(patient_traits, person_of), decided,
         **THRESHOLDS, **MARGIN,

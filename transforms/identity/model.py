@@ -132,9 +132,17 @@ def _trained() -> dict[str, list[dict]]:
     return {c["output_column_name"]: c["comparison_levels"] for c in trained["comparisons"]}
 
 
-def settings(link_type: str, probability_two_random_records_match: float) -> dict:
+# u per comparison output column: the chance two different people agree at each non-null
+# level, in level order (estimated on the group's own patients: see match.population_u).
+UValues = dict[str, list[float]]
+
+
+def settings(
+    link_type: str, probability_two_random_records_match: float, u: UValues | None = None
+) -> dict:
     """Splink settings for ``link_type`` ('link_only' enquiries -> patients, 'dedupe_only'
-    patients), with the trained m/u probabilities when ``model.json`` exists."""
+    patients), with the trained m/u probabilities when ``model.json`` exists; ``u`` replaces
+    the trained u (a population's chance agreement depends on its size)."""
     creator = SettingsCreator(
         link_type=link_type,
         comparisons=list(COMPARISONS),
@@ -151,17 +159,21 @@ def settings(link_type: str, probability_two_random_records_match: float) -> dic
             for key in ("m_probability", "u_probability"):
                 if key in learned:
                     level[key] = learned[key]
+    for comparison in result["comparisons"] if u else []:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        for level, value in zip(levels, u[comparison["output_column_name"]], strict=True):
+            level["u_probability"] = value
     return result
 
 
-def level_weights() -> dict[str, list[tuple[str, float]]]:
+def level_weights(u: UValues | None = None) -> dict[str, list[tuple[str, float]]]:
     """(label, match weight log2(m/u)) of every non-null level, per comparison output column:
     splink reports a pair's weight per comparison, and this names the level it came from."""
-    return {
-        column: [
+    result = {}
+    for comparison in settings("dedupe_only", 0.5, u)["comparisons"]:
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        result[comparison["output_column_name"]] = [
             (level["label_for_charts"], math.log2(level["m_probability"] / level["u_probability"]))
             for level in levels
-            if not level.get("is_null_level")
         ]
-        for column, levels in _trained().items()
-    }
+    return result
