@@ -203,33 +203,51 @@ def run_dbt(root: Path, landing: Path, *args: str) -> subprocess.CompletedProces
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_a_review_decision_survives_a_full_rebuild(platform, tmp_path):
+# A partially matched request whose best candidate booked within the unresponsive window
+# (14 days) after it: linking them must make that booking the answer to a lead.
+LINKABLE = """
+    select q.subject_key, q.candidate_patient_key, q.candidate_person_id,
+           arg_min(a.appointment_key, a.booked_at) as appointment_key
+    from identity.identity_review_queue q
+    join identity.identity_enquiries e on e.enquiry_key = q.subject_key
+    join identity.identity_patient_persons pp on pp.person_id = q.candidate_person_id
+    join intermediate.int_appointments a on a.patient_key = pp.patient_key
+     and a.booked_at >= e.occurred_at and a.booked_at <= e.occurred_at + interval 14 day
+    where q.item_kind = 'enquiry' and q.candidate_rank = 1
+    group by all order by q.subject_key limit 1
+"""
+
+
+def test_a_review_decision_survives_a_full_rebuild_and_moves_the_funnel(platform, tmp_path):
     landing = platform.root / "landing"
     shutil.copy(platform.warehouse, tmp_path / "warehouse.duckdb")
-    item = query(
-        tmp_path / "warehouse.duckdb",
-        "select subject_key, candidate_patient_key from identity.identity_review_queue "
-        "where item_kind = 'enquiry' and candidate_rank = 1 order by subject_key limit 1",
-    ).row(0, named=True)
+    item = query(tmp_path / "warehouse.duckdb", LINKABLE).row(0, named=True)
     enquiry, patient = item["subject_key"], item["candidate_patient_key"]
+    journeys_sql = (
+        "select person_id, enquiry_at from marts.fct_lead_journeys "
+        f"where booked_appointment_key = '{item['appointment_key']}'"
+    )
+    assert query(tmp_path / "warehouse.duckdb", journeys_sql).is_empty()  # no lead booked it
     decisions.record(
         tmp_path / "decisions.jsonl",
         decisions.Decision(reviewer="qa", action="link", subject_key=enquiry, object_key=patient),
     )
 
-    def outcome() -> dict:
-        return query(
-            tmp_path / "warehouse.duckdb",
-            "select e.match_outcome, e.patient_key, e.decided_by, "
-            "(select count(*) from identity.identity_review_queue q where q.subject_key = "
-            f"e.enquiry_key) as queued from identity.identity_enquiries e "
-            f"where e.enquiry_key = '{enquiry}'",
-        ).row(0, named=True)
-
     # The warehouse is thrown away and rebuilt from the landing zone: the decision is applied.
     (tmp_path / "warehouse.duckdb").unlink()
     result = run_dbt(tmp_path, landing, "build", "--exclude", "resource_type:test")
     assert result.returncode == 0, result.stdout[-3000:]
-    after = outcome()
-    assert after == {"match_outcome": "exact", "patient_key": patient, "decided_by": "reviewer",
-                     "queued": 0}  # fmt: skip
+    after = query(
+        tmp_path / "warehouse.duckdb",
+        "select e.match_outcome, e.patient_key, e.decided_by, e.occurred_at, "
+        "(select count(*) from identity.identity_review_queue q where q.subject_key = "
+        f"e.enquiry_key) as queued from identity.identity_enquiries e "
+        f"where e.enquiry_key = '{enquiry}'",
+    ).row(0, named=True)
+    assert after["match_outcome"] == "exact" and after["patient_key"] == patient
+    assert after["decided_by"] == "reviewer" and after["queued"] == 0
+    # The funnel: the request's journey is now the person's, and that booking answers it.
+    booked = query(tmp_path / "warehouse.duckdb", journeys_sql)
+    assert booked.height == 1
+    assert booked["person_id"][0] == item["candidate_person_id"]
+    assert booked["enquiry_at"][0] <= after["occurred_at"]

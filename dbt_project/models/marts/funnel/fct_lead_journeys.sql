@@ -130,6 +130,7 @@ numbered_leads as (
         identity_key,
         enquiry_key,
         occurred_at,
+        source_appointment_key,
         row_number() over identity_leads as lead_number,
         lag(occurred_at) over identity_leads as previous_lead_at
     from leads
@@ -155,8 +156,11 @@ lead_steps as (
             where
                 booked.identity_key = numbered_leads.identity_key
                 and booked.booked_at >= numbered_leads.occurred_at
-                and booked.booked_at
-                    <= numbered_leads.occurred_at + to_hours(24 * settings.unresponsive_after_days)
+                and (
+                    booked.booked_at
+                        <= numbered_leads.occurred_at + to_hours(24 * settings.unresponsive_after_days)
+                    or booked.appointment_key = numbered_leads.source_appointment_key
+                )
         ) as next_booking_at
     from numbered_leads
     cross join settings
@@ -220,11 +224,11 @@ journeys as (
     )
 ),
 
--- A journey's appointments: booked at or after its enquiry, within unresponsive_after_days of
--- it (a booking later than that answers nothing: the journey was already lost, as an existing
--- patient's routine recall booked weeks after an unanswered request is no conversion of it)
--- and before the identity's next journey, in any stage's status (an appointment broken later
--- was still booked).
+-- A journey's appointments: booked at or after its enquiry and before the identity's next
+-- journey, in any stage's status (an appointment broken later was still booked), and within
+-- unresponsive_after_days of the enquiry unless the vendor links a request of the journey to
+-- it: a later booking answers nothing, the journey was already lost (an existing patient's
+-- routine recall booked weeks after an unanswered request is no conversion of it).
 journey_appointments as (
     select
         journeys.first_enquiry_key,
@@ -234,7 +238,17 @@ journey_appointments as (
     inner join identity_appointments as booked
         on booked.identity_key = journeys.identity_key
         and booked.booked_at >= journeys.occurred_at
-        and booked.booked_at <= journeys.occurred_at + to_hours(24 * settings.unresponsive_after_days)
+        and (
+            booked.booked_at <= journeys.occurred_at + to_hours(24 * settings.unresponsive_after_days)
+            -- the vendor says a request of this journey was booked as it: always the answer
+            or exists (
+                select 1
+                from journey_leads
+                where
+                    journey_leads.first_enquiry_key = journeys.first_enquiry_key
+                    and journey_leads.source_appointment_key = booked.appointment_key
+            )
+        )
         and (journeys.next_journey_at is null or booked.booked_at < journeys.next_journey_at)
 ),
 
