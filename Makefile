@@ -54,6 +54,7 @@ dbt-docs: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_world.py
+	$(BIN)/python benchmarks/bench_identity.py
 
 clean:
 	rm -rf var dbt_project/target dbt_project/logs .pytest_cache

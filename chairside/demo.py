@@ -115,12 +115,15 @@ def main() -> None:
     _print_counts(warehouse, landed)
     _print_canonical(warehouse)
     _print_identity(warehouse)
+    _print_funnel(warehouse)
     _print_timings(timings, time.monotonic() - started)
     _print_verification(diffs, failed_checks)  # Open Dental staging vs the world
     console.print(
         f"\n[bold]Warehouse[/]  {warehouse}\n"
         f"[bold]Landing[/]    {landing}  (Parquet batches + _state.sqlite cursors)\n"
         f"[bold]Truth[/]      {truth}  (what the simulated world really holds, per simulator)\n"
+        f"[bold]Analysts[/]   {warehouse.with_name('analyst.duckdb')}  (read-only copy of the "
+        "marts, refreshed after each build; open it with any DuckDB client)\n"
         f"[bold]Review[/]     `chairside review list` shows the identity review queue\n"
         f"[bold]Dagster[/]    runs recorded in {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; "
         "`make ui` opens them\n"
@@ -205,6 +208,24 @@ def _print_identity(warehouse: Path) -> None:
     console.print(
         f"{records} patient records are {persons} people across the group; review queue: {waiting}."
     )
+
+
+def _print_funnel(warehouse: Path) -> None:
+    """The lead funnel by channel, every cohort (docs/lead-funnel.md)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select channel, count(*), count(first_contact_at), count(booked_at), "
+            "count(checked_out_at), count(*) filter (where lost_reason is not null), "
+            "round(median(minutes_to_first_contact)) "
+            "from marts.fct_lead_journeys group by channel order by channel"
+        ).fetchall()
+    table = Table(title="Lead funnel: journeys by first channel")
+    for column in ("channel", "leads", "contacted", "booked", "checked out", "lost",
+                   "median minutes to contact"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for row in rows:
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
 
 
 def _print_timings(timings: list[tuple[str, float]], total: float) -> None:
