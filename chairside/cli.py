@@ -5,6 +5,9 @@
     chairside review no-match ENQUIRY           the enquiry is none of them (a new patient)
     chairside review not-same KEY PATIENT       an enquiry or patient record is not that patient
     chairside review merge PATIENT PATIENT      two patient records are one person
+    chairside report [--out FILE] [--database FILE]
+                                                the HTML report (funnel, abandonment, missed-call
+                                                recovery, reconciliation exceptions, freshness)
 
 Decisions go to the decisions file (CHAIRSIDE_DECISIONS), outside the warehouse; the next build
 applies them. The queue shows people's details to the reviewer on this terminal only: nothing
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -112,7 +116,18 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument(argument)
         sub.add_argument("--reviewer", default=getpass.getuser())
         sub.add_argument("--note")
+    report = commands.add_parser("report", help="write the HTML report")
+    report.add_argument("--out", type=Path, default=None, help="default: CHAIRSIDE_REPORT")
+    report.add_argument("--database", type=Path, default=None, help="default: the analysts' copy")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from chairside import report as report_module
+
+        out = args.out or paths.report_path()
+        built = report_module.write(args.database or paths.analyst_copy_path(), out)
+        print(f"wrote {out} ({len(built.sections)} sections, covering {built.period[0]} to "
+              f"{built.period[1]})")  # fmt: skip
+        return
     if args.action == "list":
         review_list(args.limit)
         return

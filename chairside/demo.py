@@ -44,6 +44,8 @@ def main() -> None:
     os.environ["CHAIRSIDE_LANDING"] = str(landing)
     os.environ["CHAIRSIDE_WAREHOUSE"] = str(warehouse)
     os.environ["CHAIRSIDE_DECISIONS"] = str(DEMO_ROOT / "decisions" / "identity.jsonl")
+    for name in ("CHAIRSIDE_ANALYST_COPY", "CHAIRSIDE_REPORT"):  # beside the demo's warehouse
+        os.environ.pop(name, None)
     os.environ["CHAIRSIDE_OD_RPS"] = "100"  # the simulators are started with a higher limit
     truth = DEMO_ROOT / "truth"
     timings: list[tuple[str, float]] = []
@@ -101,6 +103,13 @@ def main() -> None:
         )
 
         step = time.monotonic()
+        from orchestration.report_assets import build_report_asset
+
+        # Reads the analysts' copy the dbt asset has just published.
+        dg.materialize([build_report_asset()], instance=instance, run_config=QUIET)
+        timings.append(("HTML report from the analysts' copy", time.monotonic() - step))
+
+        step = time.monotonic()
         # Every simulator's truth (the world and what each derived from it), kept for analysts
         # comparing marts with what really happened, and for the tests.
         for vendor, vendor_url in urls.items():
@@ -124,6 +133,7 @@ def main() -> None:
         f"[bold]Truth[/]      {truth}  (what the simulated world really holds, per simulator)\n"
         f"[bold]Analysts[/]   {warehouse.with_name('analyst.duckdb')}  (read-only copy of the "
         "marts, refreshed after each build; open it with any DuckDB client)\n"
+        f"[bold]Report[/]     {paths.report_path()}  (`chairside report` rewrites it)\n"
         f"[bold]Review[/]     `chairside review list` shows the identity review queue\n"
         f"[bold]Dagster[/]    runs recorded in {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; "
         "`make ui` opens them\n"

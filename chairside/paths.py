@@ -36,3 +36,8 @@ def analyst_copy_path() -> Path:
     """The read-only copy of the marts analysts query (chairside/analyst_copy.py): beside the
     warehouse unless CHAIRSIDE_ANALYST_COPY moves it."""
     return _path("CHAIRSIDE_ANALYST_COPY", warehouse_path().with_name("analyst.duckdb"))
+
+
+def report_path() -> Path:
+    """Where `chairside report` (and the Dagster report asset) write the HTML report."""
+    return _path("CHAIRSIDE_REPORT", analyst_copy_path().with_name("chairside-report.html"))

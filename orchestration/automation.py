@@ -80,12 +80,13 @@ def build_sync_schedules(
 
 
 def build_transform_sensor(
-    dbt_assets: dg.AssetsDefinition,
+    *assets: dg.AssetsDefinition,
 ) -> dg.AutomationConditionSensorDefinition:
-    # Runs dbt after syncs land; it calls no vendor API, so it starts switched on.
+    # Runs dbt (and the report after it) once syncs land; it calls no vendor API, so it starts
+    # switched on.
     return dg.AutomationConditionSensorDefinition(
         "transform_after_sync",
-        target=dg.AssetSelection.assets(dbt_assets),
+        target=dg.AssetSelection.assets(*assets),
         default_status=dg.DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=60,
         description="Rebuilds the dbt models once new data has landed and no sync is running.",

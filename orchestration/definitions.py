@@ -15,6 +15,7 @@ from orchestration.automation import (
 )
 from orchestration.dbt_assets import build_dbt_assets
 from orchestration.extract_assets import build_landing_assets
+from orchestration.report_assets import build_report_asset
 from orchestration.resources import build_resources
 
 
@@ -39,11 +40,15 @@ def defs() -> dg.Definitions:
             timezone=organisation.sync.schedule_timezone,
         )
     dbt_assets = build_dbt_assets()
+    report = build_report_asset()
     return dg.Definitions(
-        assets=[*assets, dbt_assets],
+        assets=[*assets, dbt_assets, report],
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_transform_sensor(dbt_assets), build_review_decisions_sensor(dbt_assets)],
+        sensors=[
+            build_transform_sensor(dbt_assets, report),
+            build_review_decisions_sensor(dbt_assets),
+        ],
         resources=build_resources(),
         executor=dg.in_process_executor,
     )
