@@ -49,6 +49,24 @@ def canonical_patients(patients, org_locations) -> pl.DataFrame:
     )
 
 
+def _inbound(relation, *, key: str, kind: str, channel: str, at: str) -> pl.DataFrame:
+    """Inbound calls or texts as enquiries: only the caller's number to go on."""
+    return (
+        relation.pl()
+        .filter(pl.col("direction") == "inbound")
+        .select(
+            "source_system",
+            "connection_id",
+            "org_location_id",
+            enquiry_key=key,
+            enquiry_type=pl.lit(kind),
+            channel=pl.lit(channel),
+            occurred_at=at,
+            phone="from_number",
+        )
+    )
+
+
 def canonical_enquiries(requests, calls, texts, org_locations) -> pl.DataFrame:
     """Online appointment requests, inbound calls and inbound texts as one frame."""
     requests = (
@@ -71,34 +89,8 @@ def canonical_enquiries(requests, calls, texts, org_locations) -> pl.DataFrame:
             source_appointment_key="appointment_key",
         )
     )
-    calls = (
-        calls.pl()
-        .filter(pl.col("direction") == "inbound")
-        .select(
-            "source_system",
-            "connection_id",
-            "org_location_id",
-            enquiry_key="call_key",
-            enquiry_type=pl.lit("call"),
-            channel=pl.lit("phone"),
-            occurred_at="started_at",
-            phone="from_number",
-        )
-    )
-    texts = (
-        texts.pl()
-        .filter(pl.col("direction") == "inbound")
-        .select(
-            "source_system",
-            "connection_id",
-            "org_location_id",
-            enquiry_key="message_key",
-            enquiry_type=pl.lit("text"),
-            channel=pl.lit("text"),
-            occurred_at="sent_at",
-            phone="from_number",
-        )
-    )
+    calls = _inbound(calls, key="call_key", kind="call", channel="phone", at="started_at")
+    texts = _inbound(texts, key="message_key", kind="text", channel="text", at="sent_at")
     frames = [
         frame.with_columns(
             pl.col(name).cast(dtype) if name in frame.columns else pl.lit(None, dtype).alias(name)
