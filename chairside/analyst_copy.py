@@ -42,7 +42,7 @@ def publish(warehouse: Path, copy: Path) -> dict[str, int]:
             for schema, table in wanted:
                 name = f'"{schema}"."{table}"'
                 con.execute(f"create table {name} as from live.{name}")
-                count = con.execute(f"select count(*) from {name}").fetchone()[0]
+                count = con.execute(f"select count(*) from {name}").fetchall()[0][0]
                 rows[f"{schema}.{table}"] = count
             con.execute("detach live")
             con.execute("checkpoint")

@@ -40,10 +40,6 @@ def _query(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
     return con.sql(sql).pl()
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str):
-    return con.execute(sql).fetchone()[0]
-
-
 # The marts the report reads (Dagster makes the report asset depend on them).
 MARTS = (
     "mart_data_freshness",
@@ -69,7 +65,7 @@ def funnel_section(con, report: Report) -> None:
         """,
     ).row(0, named=True)
     names = ["leads", "contacted", "booked", "arrived", "checked_out"]
-    counts = [stages[name] or 0 for name in names]
+    counts = [int(stages[name] or 0) for name in names]
     figure = go.Figure(go.Funnel(y=[n.replace("_", " ") for n in names], x=counts))
     figure.update_layout(title="Lead funnel: journeys reaching each stage (all cohorts)")
     report.sections.append(
@@ -244,7 +240,9 @@ def render(report: Report, title: str) -> str:
 def _table_html(frame: pl.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in frame.columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(f"<td>{html.escape('—' if v is None else str(v))}</td>" for v in row)
+        + "</tr>"
         for row in frame.iter_rows()
     )
     return f"<table><tr>{head}</tr>{rows}</table>"
@@ -269,11 +267,20 @@ def build(database: Path) -> Report:
             "select least((select min(local_date) from marts.fct_calls), "
             "(select min(enquiry_at)::date from marts.fct_lead_journeys)), "
             "(select max(as_of_at)::date from marts.fct_lead_journeys)"
-        ).fetchone()
+        ).fetchall()[0]  # fetch everything: DuckDB keeps an unfinished result busy
         report = Report(period=(str(first), str(last)), freshness=freshness)
         for section in SECTIONS:
             section(con, report)
+    report.figures = {name: _plain(value) for name, value in report.figures.items()}
     return report
+
+
+def _plain(value):
+    """DuckDB sums arrive as Decimal: figures are plain ints and floats (Dagster metadata)."""
+    if value is None or isinstance(value, int | float):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() and "." not in str(value) else number
 
 
 def write(database: Path, out: Path, title: str = "Chairside weekly report") -> Report:
