@@ -15,6 +15,12 @@ Like ``simulators.stripe.data`` this is a pure function of the world and its clo
 numbered in creation order (an entity exists once its CreateTime has passed, so existing ids
 never change), and the few edits (a bookkeeper marking a deposit reviewed) happen at fixed
 times and bump ``SyncToken`` and ``MetaData.LastUpdatedTime``.
+
+Bookkeeping slips are off by default (``QuickBooksDataSettings``): a payout never booked, booked
+twice, dated days late, booked net as income, a fee or income line keyed wrong, and deposits
+naming a payout the processor does not have. At most one slip per payout, chosen by a stable
+hash of its id. ``truth_reconciliation_discrepancies`` lists every discrepancy of the processor
+and the books (``simulators.quickbooks.discrepancies``).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from simulators.quickbooks.discrepancies import discrepancy_frame
 from simulators.stripe.data import (
     DAY,
     HOUR,
@@ -34,9 +41,11 @@ from simulators.stripe.data import (
     Payout,
     StripeData,
     StripeDataSettings,
+    fee_cents,
     flatten,
     frame_of,
     midnight,
+    stable_id,
     unit,
     utc_day,
 )
@@ -62,6 +71,7 @@ ACCOUNTS = (
 )
 CHECKING, DISPUTED, REFUNDS, FEES, CHARGEBACKS = "1", "4", "11", "12", "13"
 INCOME_ACCOUNT = dict(zip(PAYMENT_TYPES, ("5", "6", "7", "8", "9", "10"), strict=True))
+TERMINAL = "card_terminal"
 FIRST_TXN_ID = 100
 USD = {"value": "USD", "name": "United States Dollar"}
 
@@ -74,10 +84,40 @@ class QuickBooksDataSettings:
     deposit_lag_hours: int = 15
     reviewed_deposit_rate: float = 0.25  # deposits edited ("reviewed") two days after posting
     stripe: StripeDataSettings = field(default_factory=StripeDataSettings)
+    # Bookkeeping slips (default none), each a share of payouts; one slip at most per payout.
+    missing_deposit_rate: float = 0.0  # never booked
+    duplicate_deposit_rate: float = 0.0  # booked again 2-7 days later (a bank-feed match)
+    late_dated_deposit_rate: float = 0.0  # dated 4-9 days after the money arrived
+    net_as_income_rate: float = 0.0  # net booked as income, no fee line: gross and fee off
+    mistyped_fee_rate: float = 0.0  # the fee line keyed 1.00-20.00 too high: fee and net off
+    mistyped_income_rate: float = 0.0  # an income line keyed 1.00-20.00 too high: gross, net off
+    # Probability per business day of a deposit naming a payout the processor does not have.
+    orphan_deposit_rate: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.deposit_lag_hours < 48:
             raise ValueError("deposit_lag_hours must be in [0, 48)")
+
+
+# The demo world's processor and books (``python -m simulators``): every reconciliation code of
+# docs/reconciliation.md occurs at least once, a few times each in a year of history.
+DEMO_PROCESSOR = StripeDataSettings(
+    failed_payout_rate=0.02,
+    missing_charge_rate=0.01,
+    orphan_charge_rate=0.02,
+    pms_amount_mismatch_rate=0.01,
+    fee_anomaly_rate=0.02,
+)
+DEMO_BOOKS = QuickBooksDataSettings(
+    stripe=DEMO_PROCESSOR,
+    missing_deposit_rate=0.02,
+    duplicate_deposit_rate=0.02,
+    late_dated_deposit_rate=0.02,
+    net_as_income_rate=0.02,
+    mistyped_fee_rate=0.02,
+    mistyped_income_rate=0.02,
+    orphan_deposit_rate=0.01,
+)
 
 
 @dataclass
@@ -100,6 +140,7 @@ class Txn:
     doc_number: str | None = None
     edited: int | None = None  # when the bookkeeper edited it, if that has happened
     id: str = ""
+    slip: str | None = None  # the bookkeeping slip it carries (a Deposit), if any
 
     @property
     def total(self) -> int:
@@ -117,6 +158,7 @@ class QuickBooksData:
     company_created: int  # when the name lists (accounts, classes, departments) were set up
     deposits: list[Txn]
     journal_entries: list[Txn]
+    unbooked: list[str] = field(default_factory=list)  # payouts the books skipped (a slip)
 
     # -- formatting -------------------------------------------------------------------------
 
@@ -283,6 +325,7 @@ class QuickBooksData:
             "quickbooks_deposit_lines": _lines(deposits),
             "quickbooks_journal_entries": frame_of([flatten(j, drop=("Line",)) for j in journals]),
             "quickbooks_journal_entry_lines": _lines(journals),
+            "truth_reconciliation_discrepancies": discrepancy_frame(self),
         }
 
 
@@ -304,8 +347,17 @@ def derive(world: World, settings: QuickBooksDataSettings | None = None) -> Quic
     """The company's books as of the world's clock."""
     s = settings or QuickBooksDataSettings()
     processor = derive_processor(world, s.stripe)
-    now = processor.now
-    deposits = [d for p in processor.payouts if (d := _deposit(processor, p, s)) is not None]
+    now, seed = processor.now, world.spec.seed
+    deposits, unbooked = [], []
+    for p in processor.payouts:
+        if p.fails or p.arrival_date > now:
+            continue
+        slip = _slip(seed, p.id, s)
+        if slip == "missing_deposit":
+            unbooked.append(p.id)
+            continue
+        deposits += _slipped(_deposit(processor, p, s), slip, seed)
+    deposits += _orphan_deposits(world, s, now)
     journals = _fee_allocations(deposits, processor) + _write_offs(processor)
     existing = sorted(
         (t for t in deposits + journals if t.created <= now),
@@ -323,7 +375,25 @@ def derive(world: World, settings: QuickBooksDataSettings | None = None) -> Quic
         company_created=_company_created(world),
         deposits=[t for t in existing if t.kind == "Deposit"],
         journal_entries=[t for t in existing if t.kind == "JournalEntry"],
+        unbooked=unbooked,
     )
+
+
+def _slip(seed: int, payout_id: str, s: QuickBooksDataSettings) -> str | None:
+    """The one bookkeeping slip a payout gets, if any: consecutive slices of one stable draw."""
+    draw, edge = unit(seed, "books-slip", payout_id), 0.0
+    for slip, rate in (
+        ("missing_deposit", s.missing_deposit_rate),
+        ("duplicate_deposit", s.duplicate_deposit_rate),
+        ("late_dated", s.late_dated_deposit_rate),
+        ("net_as_income", s.net_as_income_rate),
+        ("mistyped_fee", s.mistyped_fee_rate),
+        ("mistyped_income", s.mistyped_income_rate),
+    ):
+        edge += rate
+        if draw < edge:
+            return slip
+    return None
 
 
 def _company_created(world: World) -> int:
@@ -340,9 +410,7 @@ def expanded(p: Payout, processor: StripeData) -> list[BalanceTransaction]:
     return out
 
 
-def _deposit(processor: StripeData, p: Payout, s: QuickBooksDataSettings) -> Txn | None:
-    if p.fails or p.arrival_date > processor.now:
-        return None
+def _deposit(processor: StripeData, p: Payout, s: QuickBooksDataSettings) -> Txn:
     gross: dict[tuple[str, str], int] = defaultdict(int)
     refunds: dict[str, int] = defaultdict(int)
     disputes: dict[tuple[str, str], int] = defaultdict(int)
@@ -380,10 +448,79 @@ def _deposit(processor: StripeData, p: Payout, s: QuickBooksDataSettings) -> Txn
     )
 
 
+def _slipped(deposit: Txn, slip: str | None, seed: int) -> list[Txn]:
+    """The deposit as the bookkeeper posted it: once, or with its slip (a payout's only one)."""
+    fee_lines = [line for line in deposit.lines if line.account == FEES]
+    income = [line for line in deposit.lines if line.account in INCOME_ACCOUNT.values()]
+    fees = -sum(line.amount for line in fee_lines)
+    delta = 100 + int(unit(seed, "slip-amount", deposit.key) * 1_900)
+    days = int(unit(seed, "slip-days", deposit.key) * 6)
+    if slip == "duplicate_deposit":
+        again = Txn(
+            kind="Deposit",
+            key=deposit.key,
+            created=deposit.created + (2 + days) * DAY,
+            txn_date=deposit.txn_date,
+            note=deposit.note,
+            lines=[Line(x.amount, x.description, x.account, x.location) for x in deposit.lines],
+            slip=slip,
+        )
+        return [deposit, again]
+    if slip == "late_dated":
+        deposit.txn_date += timedelta(days=4 + days)
+    elif slip == "net_as_income" and fee_lines and income:
+        biggest = max(income, key=lambda line: line.amount)
+        if biggest.amount <= fees:
+            return [deposit]
+        biggest.amount -= fees
+        deposit.lines = [line for line in deposit.lines if line.account != FEES]
+    elif slip == "mistyped_fee" and fee_lines:
+        fee_lines[0].amount -= delta
+    elif slip == "mistyped_income" and income:
+        income[0].amount += delta
+    else:
+        return [deposit]
+    deposit.slip = slip
+    return [deposit]
+
+
+def _orphan_deposits(world: World, s: QuickBooksDataSettings, now: int) -> list[Txn]:
+    """Deposits naming a payout the processor does not have (another account's, or a typo)."""
+    if s.orphan_deposit_rate <= 0:
+        return []
+    seed, offices = world.spec.seed, [o.key for o in world.spec.offices]
+    day = (world.spec.now_utc - timedelta(days=world.spec.history_days)).date()
+    out = []
+    while midnight(day) <= now:
+        if day.weekday() < 5 and unit(seed, "orphan-deposit", day) < s.orphan_deposit_rate:
+            gross = 5_000 + int(unit(seed, "orphan-deposit-amount", day) * 95_000)
+            office = offices[int(unit(seed, "orphan-deposit-office", day) * len(offices))]
+            payout_id = stable_id("po", seed, "orphan-deposit", day)
+            lines = [
+                Line(gross, "Card payments: card terminal", INCOME_ACCOUNT[TERMINAL], office),
+                Line(-fee_cents(gross, True, s.stripe), "Processor fees", FEES),
+            ]
+            out.append(
+                Txn(
+                    kind="Deposit",
+                    key=payout_id,
+                    created=midnight(day) + 16 * HOUR,
+                    txn_date=day,
+                    note=f"Stripe payout {payout_id}",
+                    lines=lines,
+                    slip="orphan_deposit",
+                )
+            )
+        day += timedelta(days=1)
+    return out
+
+
 def _fee_allocations(deposits: list[Txn], processor: StripeData) -> list[Txn]:
     """Per month: the fees of that month's deposits moved to each location's Class."""
     by_month: dict[date, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for d in deposits:
+        if d.key not in processor.payouts_by_id:  # a deposit naming no payout: nothing to split
+            continue
         for t in expanded(processor.payouts_by_id[d.key], processor):
             if t.fee:
                 by_month[d.txn_date.replace(day=1)][t.charge.location] += t.fee

@@ -13,15 +13,18 @@ and a record exists once its creation time has passed. So records stay stable as
 advances; only the states Stripe itself changes later (payout and dispute status, a charge's
 refunded/disputed flags, a balance transaction becoming available) move with the clock.
 
-Discrepancies against the PMS are off by default (``missing_charge_rate``,
-``orphan_charge_rate``) so a reconciliation test can switch them on; the truth tables record
-which charge belongs to which PMS payment.
+Known reconciliation discrepancies are off by default (``missing_charge_rate``,
+``orphan_charge_rate``, ``pms_amount_mismatch_rate``, ``fee_anomaly_rate``,
+``failed_payout_rate``) so a reconciliation test (and the demo world, ``python -m simulators``)
+can switch them on; each is chosen by a stable hash of what it hits, so it stays put as the world
+advances. The truth tables record which charge belongs to which PMS payment, and
+``simulators.stripe.discrepancies`` lists the discrepancies the account holds.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import Any
@@ -70,6 +73,17 @@ class StripeDataSettings:
     # payment (probability per day of one such charge).
     missing_charge_rate: float = 0.0
     orphan_charge_rate: float = 0.0
+    # Share of PMS card payments charged for a different amount than the PMS recorded (the
+    # terminal keyed by hand).
+    pms_amount_mismatch_rate: float = 0.0
+    # Probability per business day that the charges becoming available that day (one payout)
+    # are priced at the anomalous rate (a pricing error on the processor's side).
+    fee_anomaly_rate: float = 0.0
+    anomalous_fee_bps: int = 690
+    # The effective fee band the group expects (config reconciliation.fee_min_pct/fee_max_pct).
+    # It only labels the truth: a payout of a few small card-not-present charges can leave the
+    # band with ordinary pricing, and the truth says so.
+    expected_fee_pct: tuple[float, float] = (1.5, 4.0)
 
 
 # --- stable hashing ------------------------------------------------------------------------
@@ -128,6 +142,7 @@ class Charge:
     pay_num: int | None
     pat_num: int | None
     clinic_num: int | None
+    pms_amount: int | None = None  # cents the PMS payment records (None: no PMS payment)
     refund: Refund | None = None
     dispute: Dispute | None = None
 
@@ -191,6 +206,7 @@ class StripeData:
     balance_transactions: list[BalanceTransaction]
     payouts: list[Payout]
     unrecorded: pl.DataFrame  # PMS card payments that have no charge (a discrepancy)
+    pms_of: dict[str, str] = field(default_factory=dict)  # office key -> its PMS vendor
 
     # -- states that change with the clock --------------------------------------------------
 
@@ -466,13 +482,27 @@ def payment_type(row: dict) -> str:
     return "card_terminal"
 
 
-def fee_cents(amount: int, card_present: bool, s: StripeDataSettings) -> int:
+def fee_cents(
+    amount: int, card_present: bool, s: StripeDataSettings, anomalous: bool = False
+) -> int:
     bps, fixed = (
         (s.card_present_fee_bps, s.card_present_fee_fixed_cents)
         if card_present
         else (s.card_fee_bps, s.card_fee_fixed_cents)
     )
+    if anomalous:
+        bps = s.anomalous_fee_bps
     return (amount * bps + 5_000) // 10_000 + fixed
+
+
+def available_day(created: int, s: StripeDataSettings) -> date:
+    """The business day a charge becomes available, so the day of the payout that sweeps it."""
+    return add_business_days(utc_day(created), s.payout_delay_business_days)
+
+
+def anomalous_pricing(seed: int, created: int, s: StripeDataSettings) -> bool:
+    """Whether a charge created then is priced wrong: chosen per payout day, so one payout."""
+    return unit(seed, "fee-anomaly", available_day(created, s)) < s.fee_anomaly_rate
 
 
 def derive(world: World, settings: StripeDataSettings | None = None) -> StripeData:
@@ -508,18 +538,26 @@ def derive(world: World, settings: StripeDataSettings | None = None) -> StripeDa
         balance_transactions=txns,
         payouts=payouts,
         unrecorded=cards.filter(pl.Series(unrecorded, dtype=pl.Boolean)).drop("created"),
+        pms_of={o.key: o.pms for o in world.spec.offices},
     )
 
 
 def _charge(seed: int, row: dict, s: StripeDataSettings) -> Charge:
     kind = payment_type(row)
-    amount = round(row["PayAmt"] * 100)
+    recorded = round(row["PayAmt"] * 100)
+    amount = recorded
+    if unit(seed, "pms-amount", row["office"], row["PayNum"]) < s.pms_amount_mismatch_rate:
+        # Keyed by hand for a different amount: 1.00 to 20.00 off, either way (never below 1.00).
+        delta = 100 + int(unit(seed, "pms-amount-delta", row["office"], row["PayNum"]) * 1_900)
+        less = unit(seed, "pms-amount-sign", row["office"], row["PayNum"]) < 0.5
+        amount = recorded - delta if less and recorded - delta >= 100 else recorded + delta
     card_present = kind == "card_terminal"
+    anomalous = anomalous_pricing(seed, row["created"], s)
     return Charge(
         id=stable_id("ch", seed, row["office"], row["PayNum"]),
         created=row["created"],
         amount=amount,
-        fee=fee_cents(amount, card_present, s),
+        fee=fee_cents(amount, card_present, s, anomalous),
         card_present=card_present,
         payment_type=kind,
         location=row["office"],
@@ -527,6 +565,7 @@ def _charge(seed: int, row: dict, s: StripeDataSettings) -> Charge:
         pay_num=row["PayNum"],
         pat_num=row["PatNum"],
         clinic_num=row["ClinicNum"],
+        pms_amount=recorded,
     )
 
 
@@ -547,7 +586,7 @@ def _orphan_charges(world: World, s: StripeDataSettings, now: int) -> list[Charg
                         id=stable_id("ch", seed, "orphan", day),
                         created=created,
                         amount=amount,
-                        fee=fee_cents(amount, True, s),
+                        fee=fee_cents(amount, True, s, anomalous_pricing(seed, created, s)),
                         card_present=True,
                         payment_type="card_terminal",
                         location=offices[_digest(seed, "orphan-office", day) % len(offices)],
