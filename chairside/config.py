@@ -323,6 +323,98 @@ class ReconciliationSettings(_Strict):
     payment_types: dict[str, PaymentTypeSettings] = Field(default_factory=dict)
 
 
+WRITEBACK_PAYMENT_TYPES = (
+    "card_terminal", "payment_plan", "insurance", "membership",
+    "outstanding_balance_collection", "patient_portal",
+)  # fmt: skip
+Timing = Literal["instant", "daily"]
+
+
+class PaymentWriteback(_Strict):
+    """Whether and how processor charges of one payment type are posted to the PMS ledger."""
+
+    enabled: bool = False  # nothing is written to a ledger until the practice turns it on
+    # instant: within a minute of the charge reaching the warehouse; daily: at writeback.daily_at.
+    timing: Timing = "daily"
+    amount: Literal["net", "gross"] = "net"
+    # The PMS's own name for the payment type (Open Dental PayType definition, category 10).
+    pms_pay_type: str = "Credit Card"
+
+
+class StatusWriteback(_Strict):
+    """Appointment confirmations and cancellations patients send by text."""
+
+    enabled: bool = False
+    timing: Timing = "instant"
+    # A reply counts when, lower-cased and stripped of punctuation, it is one of these or
+    # starts with one of them followed by a space.
+    confirm_words: list[str] = ["c", "yes", "y", "confirm", "confirmed"]
+    cancel_words: list[str] = ["x", "cancel", "cancelled", "i need to cancel"]
+    # The reply applies to the patient's next scheduled appointment within this many days.
+    horizon_days: int = Field(default=7, ge=1)
+    # Open Dental: the "Appointment Confirmed" definition (category 2) a confirmation sets.
+    confirmed_definition: str = "Appointment Confirmed"
+
+
+class CommlogWriteback(_Strict):
+    """Call summaries on the caller's patient record."""
+
+    enabled: bool = False
+    timing: Timing = "daily"
+    # Open Dental commlog type (definition category 27) the summaries are filed under.
+    commlog_type: str = "Misc"
+
+
+class QuickBooksWriteback(_Strict):
+    """Processor payouts booked in QuickBooks Online as one Deposit each."""
+
+    enabled: bool = False
+    connection: Identifier | None = None  # the quickbooks connection to write to
+    timing: Timing = "daily"
+    # Payouts arriving on or after this day are Chairside's to book (earlier ones were booked
+    # by hand): the cut-over, so nothing is booked twice.
+    payouts_from: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    bank_account: str = "Checking"
+    fee_account: str = "Merchant Fees"
+    refund_account: str = "Refunds Given"
+    # Gross of each payment type to this income or clearing account (unlisted: default_account).
+    income_accounts: dict[str, str] = Field(default_factory=dict)
+    default_income_account: str = "Patient Revenue"
+    # Per organisation location id: the QuickBooks class and department (location) of its lines.
+    classes: dict[str, str] = Field(default_factory=dict)
+    departments: dict[str, str] = Field(default_factory=dict)
+    # Deposits per /batch call (1 = one POST per deposit); QuickBooks' maximum is disputed.
+    batch_size: int = Field(default=30, ge=1, le=30)
+    # Pacing below the 500 requests/minute per realm limit.
+    requests_per_minute: int = Field(default=475, ge=1, le=500)
+
+
+class WritebackSettings(_Strict):
+    """What Chairside writes back, and when (docs/writeback.md)."""
+
+    payments: dict[str, PaymentWriteback] = Field(default_factory=dict)
+    statuses: StatusWriteback = StatusWriteback()
+    commlogs: CommlogWriteback = CommlogWriteback()
+    quickbooks: QuickBooksWriteback = QuickBooksWriteback()
+    # When daily writes go out, in sync.schedule_timezone.
+    daily_at: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    # Sends of one write whose outcome stayed unknown before it is failed for ops to look at.
+    max_attempts: int = Field(default=5, ge=1)
+
+    @field_validator("payments")
+    @classmethod
+    def _known_types(cls, value: dict[str, PaymentWriteback]) -> dict[str, PaymentWriteback]:
+        unknown = sorted(set(value) - set(WRITEBACK_PAYMENT_TYPES))
+        if unknown:
+            raise ValueError(
+                f"unknown payment type(s) {unknown} (known: {list(WRITEBACK_PAYMENT_TYPES)})"
+            )
+        return value
+
+    def payment(self, payment_type: str) -> PaymentWriteback:
+        return self.payments.get(payment_type, PaymentWriteback())
+
+
 class Organisation(_Strict):
     id: Identifier
     name: str
@@ -333,6 +425,7 @@ class Organisation(_Strict):
     funnel: FunnelSettings = FunnelSettings()
     calls: CallSettings = CallSettings()
     reconciliation: ReconciliationSettings = ReconciliationSettings()
+    writeback: WritebackSettings = WritebackSettings()
 
     @model_validator(mode="after")
     def _references(self) -> Organisation:
@@ -356,6 +449,27 @@ class Organisation(_Strict):
                     f"locations[{i}].connection: {location.connection!r} is not a connection id "
                     f"(known: {connection_ids})"
                 )
+        books = self.writeback.quickbooks
+        if books.enabled:
+            vendor = {c.id: c.vendor for c in self.connections}.get(books.connection or "")
+            if vendor != "quickbooks":
+                known = [c.id for c in self.connections if c.vendor == "quickbooks"]
+                problems.append(
+                    f"writeback.quickbooks.connection: {books.connection!r} is not a quickbooks "
+                    f"connection id (known: {known})"
+                )
+            if books.payouts_from is None:
+                problems.append(
+                    "writeback.quickbooks.payouts_from: set the first payout arrival day "
+                    "Chairside books (earlier payouts stay as booked by hand)"
+                )
+            problems.extend(
+                f"writeback.quickbooks.{kind}[{location_id!r}]: not a location id "
+                f"(known: {location_ids})"
+                for kind in ("classes", "departments")
+                for location_id in getattr(books, kind)
+                if location_id not in location_ids
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

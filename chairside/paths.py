@@ -32,6 +32,12 @@ def decisions_path() -> Path:
     return _path("CHAIRSIDE_DECISIONS", REPO_ROOT / "var" / "decisions" / "identity.jsonl")
 
 
+def outbox_path() -> Path:
+    """The writeback outbox (writeback/outbox.py): outside the warehouse, so a rebuild never
+    forgets what was already written to a vendor."""
+    return _path("CHAIRSIDE_OUTBOX", REPO_ROOT / "var" / "writeback" / "outbox.sqlite")
+
+
 def analyst_copy_path() -> Path:
     """The read-only copy of the marts analysts query (chairside/analyst_copy.py): beside the
     warehouse unless CHAIRSIDE_ANALYST_COPY moves it."""

@@ -46,3 +46,7 @@ def prepare_landing(landing_root, organisation=None) -> None:
             landing.ensure_entity(connector.vendor, entity)
     if organisation is not None or not organisation_dir(landing_root).exists():
         land_organisation(organisation, landing_root)
+    from writeback import snapshot
+
+    if not snapshot.snapshot_path(landing_root).exists():
+        snapshot.export(None, landing_root)  # no outbox yet: the mart reads an empty table

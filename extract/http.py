@@ -181,6 +181,42 @@ class ApiClient:
                 f"HTTP {response.status_code} with a body that is not complete JSON ({kind})"
             ) from None
 
+    def write_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one write and return the response, whatever its status.
+
+        Unlike ``get_json`` a write is never retried here on a timeout or a 5xx: the vendor may
+        have committed it, and only the writer can tell (by looking the record up, with its
+        idempotency key). A 429 is retried: the vendor refused it without executing it. A
+        timeout or lost connection raises ``httpx.TransportError``/``TimeoutException``.
+        """
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.limiter.wait()
+            self.requests += 1
+            response = self._http.request(
+                method, path, json=json, params=params, content=content, headers=headers
+            )
+            if response.status_code != 429 or attempt == self.retry.max_attempts:
+                return response
+            asked = _retry_after(response.headers.get("Retry-After"))
+            delay = min(
+                asked if asked is not None else self.retry.initial_backoff_s * 2**attempt,
+                self.retry.max_retry_after_s,
+            )
+            log.warning(
+                "%s %s %s: throttled (429); retrying in %.1fs", self.source, method, path, delay
+            )
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
     def _wait(self, state: RetryCallState) -> float:
         backoff = wait_exponential_jitter(
             multiplier=self.retry.initial_backoff_s, max=self.retry.max_backoff_s

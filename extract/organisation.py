@@ -11,11 +11,14 @@ from pathlib import Path
 import pyarrow as pa
 
 from chairside.config import (
+    WRITEBACK_PAYMENT_TYPES,
     CallSettings,
     FunnelSettings,
     IdentitySettings,
     Organisation,
+    PaymentTypeSettings,
     ReconciliationSettings,
+    WritebackSettings,
 )
 from extract.landing import write_table_atomically
 
@@ -50,9 +53,19 @@ SETTINGS_SCHEMA = pa.schema(
         ("timing_tolerance_days", pa.int64()),
         ("fee_min_pct", pa.float64()),
         ("fee_max_pct", pa.float64()),
+        ("reply_horizon_days", pa.int64()),
     ]
 )
-PAYMENT_TYPES_SCHEMA = pa.schema([("payment_type", pa.string()), ("pms_amount", pa.string())])
+PAYMENT_TYPES_SCHEMA = pa.schema(
+    [
+        ("payment_type", pa.string()),
+        ("pms_amount", pa.string()),  # what a ledger entry keyed in at the PMS records
+        ("writeback_enabled", pa.bool_()),
+        ("writeback_timing", pa.string()),
+        ("writeback_amount", pa.string()),  # what Chairside writes back
+    ]
+)
+REPLY_WORDS_SCHEMA = pa.schema([("intent", pa.string()), ("word", pa.string())])
 STAGE_STATUSES_SCHEMA = pa.schema([("stage", pa.string()), ("canonical_status", pa.string())])
 
 
@@ -83,15 +96,31 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
     funnel = organisation.funnel if organisation else FunnelSettings()
     calls = organisation.calls if organisation else CallSettings()
     reconciliation = organisation.reconciliation if organisation else ReconciliationSettings()
+    writeback = organisation.writeback if organisation else WritebackSettings()
     settings = {
         **identity.model_dump(),
         **funnel.model_dump(exclude={"stages"}),
         **calls.model_dump(),
         **reconciliation.model_dump(exclude={"payment_types"}),
+        "reply_horizon_days": writeback.statuses.horizon_days,
     }
     payment_types = [
-        {"payment_type": name, **type_settings.model_dump()}
-        for name, type_settings in reconciliation.payment_types.items()
+        {
+            "payment_type": name,
+            **reconciliation.payment_types.get(name, PaymentTypeSettings()).model_dump(),
+            "writeback_enabled": writeback.payment(name).enabled,
+            "writeback_timing": writeback.payment(name).timing,
+            "writeback_amount": writeback.payment(name).amount,
+        }
+        for name in sorted({*reconciliation.payment_types, *WRITEBACK_PAYMENT_TYPES})
+    ]
+    reply_words = [
+        {"intent": intent, "word": word.strip().lower()}
+        for intent, words in (
+            ("confirm", writeback.statuses.confirm_words),
+            ("cancel", writeback.statuses.cancel_words),
+        )
+        for word in words
     ]
     stages = [
         {"stage": stage, "canonical_status": status}
@@ -104,3 +133,4 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
     write_table_atomically(folder / "settings.parquet", [settings], SETTINGS_SCHEMA)
     write_table_atomically(folder / "funnel_stage_statuses.parquet", stages, STAGE_STATUSES_SCHEMA)
     write_table_atomically(folder / "payment_types.parquet", payment_types, PAYMENT_TYPES_SCHEMA)
+    write_table_atomically(folder / "reply_words.parquet", reply_words, REPLY_WORDS_SCHEMA)

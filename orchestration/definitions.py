@@ -17,6 +17,13 @@ from orchestration.dbt_assets import build_dbt_assets
 from orchestration.extract_assets import build_landing_assets
 from orchestration.report_assets import build_report_asset
 from orchestration.resources import build_resources
+from orchestration.writeback_assets import (
+    build_writeback_asset,
+    build_writeback_job,
+    build_writeback_schedule,
+    build_writeback_sensor,
+    writeback_operator,
+)
 
 
 @dg.definitions
@@ -41,13 +48,16 @@ def defs() -> dg.Definitions:
         )
     dbt_assets = build_dbt_assets()
     report = build_report_asset()
+    writeback = build_writeback_asset()
+    writeback_job = build_writeback_job(writeback)
     return dg.Definitions(
-        assets=[*assets, dbt_assets, report],
-        jobs=jobs,
-        schedules=schedules,
+        assets=[*assets, dbt_assets, report, writeback],
+        jobs=[*jobs, writeback_job, writeback_operator],
+        schedules=[*schedules, build_writeback_schedule(organisation, writeback_job)],
         sensors=[
             build_transform_sensor(dbt_assets, report),
             build_review_decisions_sensor(dbt_assets),
+            build_writeback_sensor(writeback_job),
         ],
         resources=build_resources(),
         executor=dg.in_process_executor,

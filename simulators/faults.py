@@ -26,7 +26,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 
-KINDS = frozenset({"status", "slow", "truncate", "non_json", "shift", "corrupt"})
+KINDS = frozenset({"status", "slow", "truncate", "non_json", "shift", "corrupt", "lost_response"})
 STATUS_CODES = frozenset({429, 500, 502, 503, 504})
 # Where a "shift" rule tells the list endpoint how far to move its Offset back.
 OFFSET_SHIFT_STATE = "offset_shift"
@@ -54,6 +54,8 @@ class FaultRule:
     office: str | None = None
     record_field: str = ""  # "corrupt": the field of the page's first row to overwrite...
     value: Any = None  # ...with this value (a record that breaks its contract)
+    # Only requests with this HTTP method (e.g. "POST" for a write); None = every method.
+    method: str | None = None
     _pattern: re.Pattern[str] = field(init=False, repr=False)
     _skipped: int = field(default=0, init=False, repr=False)
     _hits: int = field(default=0, init=False, repr=False)
@@ -89,8 +91,10 @@ class FaultRule:
     def spent(self) -> bool:
         return self.times is not None and self._hits >= self.times
 
-    def matches(self, path: str, office: str | None = None) -> bool:
+    def matches(self, path: str, office: str | None = None, method: str | None = None) -> bool:
         if self.office is not None and office != self.office:
+            return False
+        if self.method is not None and method is not None and method.upper() != self.method.upper():
             return False
         return self._pattern.search(path) is not None
 
@@ -111,11 +115,13 @@ class FaultSet:
         with self._lock:
             self._rules.clear()
 
-    def take(self, path: str, office: str | None = None) -> FaultRule | None:
+    def take(
+        self, path: str, office: str | None = None, method: str | None = None
+    ) -> FaultRule | None:
         """The fault to apply to this request, if any (counting it against the rule)."""
         with self._lock:
             for rule in self._rules:
-                if rule.spent or not rule.matches(path, office):
+                if rule.spent or not rule.matches(path, office, method):
                     continue
                 if rule._skipped < rule.skip:
                     rule._skipped += 1
@@ -168,6 +174,10 @@ async def apply(rule: FaultRule, request: Request, call_next: CallNext) -> Respo
     if rule.kind == "shift":
         setattr(request.state, OFFSET_SHIFT_STATE, rule.rows)
     response = await call_next(request)
+    if rule.kind == "lost_response":
+        # The endpoint ran (a write is committed) but the caller never learns it: the outcome
+        # a writer must settle by looking the record up before sending again.
+        return _status_response(FaultRule(path=rule.path, kind="status", code=504))
     if rule.kind == "corrupt" and response.status_code == 200:
         return await _corrupted(response, rule)
     return await _truncated(response) if rule.kind == "truncate" else response

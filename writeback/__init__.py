@@ -1,0 +1,1 @@
+"""Writeback: pushing results out to vendor systems exactly once (plain Python, no Dagster)."""

@@ -108,6 +108,7 @@
             ('patient_key', 'key:source_patient_id'), ('source_patient_id', 'varchar'),
             ('payment_date', 'date'), ('entry_date', 'date'), ('amount', 'decimal(14,2)'),
             ('payment_type', 'varchar'), ('is_income_transfer', 'boolean'), ('source_deposit_id', 'varchar'),
+            ('writeback_charge_id', 'varchar'),
         ] + lineage},
 
         'pms_adjustments': {'columns': [

@@ -15,6 +15,7 @@ select
     cast(null as varchar) as payment_type,
     cast(null as boolean) as is_income_transfer,
     cast(null as varchar) as source_deposit_id,
+    {{ writeback_charge_id('description') }} as writeback_charge_id,
     updated_at as source_updated_at,
     _extracted_at
 from {{ ref('stg_nexhealth__payments') }}

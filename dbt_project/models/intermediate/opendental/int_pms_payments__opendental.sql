@@ -14,6 +14,7 @@ select
     nullif(trim(pay_type_name), '') as payment_type,
     pay_type = 0 as is_income_transfer,
     cast(nullif(deposit_num, 0) as varchar) as source_deposit_id,
+    {{ writeback_charge_id('pay_note') }} as writeback_charge_id,
     {{ canonical_local_to_utc('sec_date_t_edit') }} as source_updated_at,
     _extracted_at
 from {{ ref('stg_opendental__payments') }}

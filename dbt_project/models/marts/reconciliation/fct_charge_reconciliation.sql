@@ -20,8 +20,7 @@ transactions as (
 
 charges as (
 
-    select * from transactions
-    where transaction_type = 'charge'
+    {{ recon_charges() }}
 
 ),
 
@@ -43,7 +42,7 @@ afterwards as (
 
 amount_basis as (
 
-    select payment_type, pms_amount
+    select payment_type, pms_amount, writeback_amount
     from {{ source('organisation', 'payment_types') }}
 
 ),
@@ -96,8 +95,15 @@ checked as (
         coalesce(afterwards.is_disputed, false) as is_disputed,
         charges.pms_payment_ref,
         regexp_extract(charges.pms_payment_ref, '^(.*):', 1) as pms_connection_id,
-        coalesce(amount_basis.pms_amount, 'gross') as pms_amount_basis,
-        case coalesce(amount_basis.pms_amount, 'gross')
+        charges.is_written_back,
+        {%- set basis -%}
+        case
+            when charges.is_written_back then coalesce(amount_basis.writeback_amount, 'net')
+            else coalesce(amount_basis.pms_amount, 'gross')
+        end
+        {%- endset %}
+        {{ basis }} as pms_amount_basis,
+        case {{ basis }}
             when 'net' then charges.net_amount
             else charges.gross_amount
         end as expected_pms_amount,
@@ -168,6 +174,7 @@ select
     pms_payment_ref,
     pms_connection_id,
     pms_ledger_synced,
+    is_written_back,
     pms_amount_basis,
     expected_pms_amount,
     pms_payment_key,

@@ -22,8 +22,7 @@ with payments as (
 
 charges as (
 
-    select * from {{ ref('int_processor_transactions') }}
-    where transaction_type = 'charge'
+    {{ recon_charges() }}
 
 ),
 

@@ -1,0 +1,106 @@
+"""One writeback run: plan from the marts, send what is due to every target, export the outbox.
+
+``python -m writeback.run`` does the same from the command line (used by the crash-injection
+tests to kill a real sender process at every step boundary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chairside.config import Organisation, load_organisation
+from writeback import snapshot
+from writeback.deliver import DeliveryReport, deliver
+from writeback.destinations import destination_for
+from writeback.outbox import Outbox
+from writeback.plan import plan
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    planned: dict[str, int] = field(default_factory=dict)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        return [f for d in self.deliveries for f in d.failed]
+
+
+def plan_writes(
+    organisation: Organisation, outbox: Outbox, database: Path, now: datetime
+) -> dict[str, int]:
+    counts = outbox.plan(plan(database, organisation, now))
+    log.info("writeback plan: %s", counts)
+    return counts
+
+
+def send_due(
+    organisation: Organisation,
+    outbox: Outbox,
+    landing_root: Path,
+    now: datetime,
+    targets: list[str] | None = None,
+) -> list[DeliveryReport]:
+    """Deliver every due row, one target after the other."""
+    wanted = targets or sorted({row.target for row in outbox.rows()})
+    reports = []
+    for target in wanted:
+        destination = destination_for(organisation, target, landing_root)
+        try:
+            reports.append(
+                deliver(
+                    outbox,
+                    destination,
+                    now=now,
+                    max_attempts=organisation.writeback.max_attempts,
+                )
+            )
+        finally:
+            close = getattr(destination, "close", None)
+            if close:
+                close()
+    return reports
+
+
+def run(
+    organisation: Organisation,
+    outbox: Outbox,
+    database: Path,
+    landing_root: Path,
+    now: datetime | None = None,
+) -> RunReport:
+    now = now or datetime.now(UTC)
+    report = RunReport(planned=plan_writes(organisation, outbox, database, now))
+    try:
+        report.deliveries = send_due(organisation, outbox, landing_root, now)
+    finally:
+        snapshot.export(outbox, landing_root)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chairside import paths
+
+    parser = argparse.ArgumentParser(description="Plan and send Chairside's writebacks.")
+    parser.add_argument("--send-only", action="store_true", help="send due rows, plan nothing")
+    parser.add_argument("--target", action="append", help="only this connection (repeatable)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    organisation = load_organisation(paths.config_path())
+    outbox = Outbox(paths.outbox_path())
+    now = datetime.now(UTC)
+    if not args.send_only:
+        plan_writes(organisation, outbox, paths.analyst_copy_path(), now)
+    reports = send_due(organisation, outbox, paths.landing_root(), now, args.target)
+    snapshot.export(outbox, paths.landing_root())
+    return 1 if any(r.failed or r.unknown for r in reports) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
