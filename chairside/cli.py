@@ -8,6 +8,10 @@
     chairside report [--out FILE] [--database FILE]
                                                 the HTML report (funnel, abandonment, missed-call
                                                 recovery, reconciliation exceptions, freshness)
+    chairside writeback list [--state failed]   the outbox: every write, its state and last error
+    chairside writeback send                    plan from the marts and send what is due now
+    chairside writeback retry KEY... --reason   send failed writes again (looked up first)
+    chairside writeback skip KEY... --reason    never send these writes (e.g. entered by hand)
 
 Decisions go to the decisions file (CHAIRSIDE_DECISIONS), outside the warehouse; the next build
 applies them. The queue shows people's details to the reviewer on this terminal only: nothing
@@ -98,6 +102,35 @@ def review_decide(action: str, subject: str, obj: str | None, reviewer: str, not
     )
 
 
+def writeback_command(args) -> None:
+    from writeback.outbox import Outbox
+
+    outbox = Outbox(paths.outbox_path())
+    if args.action == "list":
+        rows = outbox.rows(state=args.state)
+        for row in rows:
+            print(
+                f"{row.key} {row.kind:<20} {row.target:<16} {row.state:<8} "
+                f"attempts={row.attempts} remote={row.remote_id or '-'} "
+                f"{row.last_error or ''}".rstrip()
+            )
+        print(f"{len(rows)} write(s); by kind and state: {outbox.counts()}")
+        return
+    if args.action == "send":
+        from writeback.run import main as run_main
+
+        raise SystemExit(run_main([]))
+    act = outbox.retry if args.action == "retry" else outbox.skip
+    try:
+        changed = act(args.keys, args.operator, args.reason)
+    except (KeyError, ValueError) as error:
+        raise SystemExit(str(error).strip("'\"")) from None
+    from writeback import snapshot
+
+    snapshot.export(outbox, paths.landing_root())
+    print(f"{args.action}: {len(changed)} write(s)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="chairside", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -119,7 +152,20 @@ def main(argv: list[str] | None = None) -> None:
     report = commands.add_parser("report", help="write the HTML report")
     report.add_argument("--out", type=Path, default=None, help="default: CHAIRSIDE_REPORT")
     report.add_argument("--database", type=Path, default=None, help="default: the analysts' copy")
+    writeback = commands.add_parser("writeback", help="the writeback outbox")
+    wb_actions = writeback.add_subparsers(dest="action", required=True)
+    wb_list = wb_actions.add_parser("list", help="show the outbox")
+    wb_list.add_argument("--state", choices=["pending", "sending", "done", "failed", "skipped"])
+    wb_actions.add_parser("send", help="plan and send what is due")
+    for name in ("retry", "skip"):
+        decide = wb_actions.add_parser(name)
+        decide.add_argument("keys", nargs="+")
+        decide.add_argument("--reason", required=True)
+        decide.add_argument("--operator", default=getpass.getuser())
     args = parser.parse_args(argv)
+    if args.command == "writeback":
+        writeback_command(args)
+        return
     if args.command == "report":
         from chairside import report as report_module
 
