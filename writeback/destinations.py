@@ -17,15 +17,21 @@ def destination_for(organisation: Organisation, target: str, landing_root: Path)
     settings = organisation.writeback
     # Imported here: each vendor's write side loads only when its connection has writes.
     if connection.vendor == "opendental":
-        from writeback.opendental import OpenDentalDestination
+        from writeback import opendental
 
-        return OpenDentalDestination.for_connection(connection, settings, landing_root)
+        return opendental.open_destination(
+            connection,
+            opendental.OpenDentalWriteSettings(
+                confirmed_definition=settings.statuses.confirmed_definition,
+                commlog_type=settings.commlogs.commlog_type,
+            ),
+        )
     if connection.vendor == "nexhealth":
-        from writeback.nexhealth import NexHealthDestination
+        from writeback import nexhealth
 
-        return NexHealthDestination.for_connection(connection, settings, landing_root)
+        return nexhealth.open_destination(connection)
     if connection.vendor == "quickbooks":
-        from writeback.quickbooks import QuickBooksDestination
+        from writeback import quickbooks
 
-        return QuickBooksDestination.for_connection(connection, settings, landing_root)
+        return quickbooks.open_destination(connection, settings.quickbooks, landing_root)
     raise NoWriteSide(f"connection {target!r} ({connection.vendor}) takes no writebacks")

@@ -14,6 +14,10 @@ an envelope, so a "corrupt" rule writes ``record_field`` into the page's first r
 it is named ``envelope.<key>``, overwrites that key of the envelope (``envelope.data`` = [] gives
 an empty page that still says ``has_next_page``). A "shift" rule starts the page that many rows
 before the ``end_cursor`` (rows seen twice across pages).
+
+Writes (``simulators.nexhealth.writes``): ``POST /payments``, ``PATCH /appointments/{id}``, read
+back with ``GET /appointments/{id}``, ``GET /payments?patient_id=&transaction_id=`` and ``GET
+/payment_types``; ``GET /_sim/written`` lists what was written.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from simulators import faults as fault_rules
 from simulators.admin import admin_router
 from simulators.gate import RequestStats, Throttle
 from simulators.nexhealth import data, wire
+from simulators.nexhealth.writes import NexHealthWrites
+from simulators.opendental.writes import WriteError, WriteLog
 from simulators.world import World
 
 DEFAULT_API_KEY = "sim-nexhealth-api-key"
@@ -142,6 +148,8 @@ class Resource:
     location: str
     window: bool = False  # GET /appointments requires start and end (on start_time)
     flags: tuple[str, ...] = ()  # boolean record fields that filter when given
+    # Record fields that filter by equality when given: (name, "int" | "text").
+    equals: tuple[tuple[str, str], ...] = ()
 
 
 RESOURCES: dict[str, Resource] = {
@@ -149,7 +157,9 @@ RESOURCES: dict[str, Resource] = {
     "/appointments": Resource(
         "appointments", "or_foreign_id", window=True, flags=("cancelled", "unavailable")
     ),
-    "/payments": Resource("payments", "required"),
+    "/payments": Resource(
+        "payments", "required", equals=(("patient_id", "int"), ("transaction_id", "text"))
+    ),
     "/operatories": Resource("operatories", "required"),
     "/providers": Resource("providers", "optional", flags=("inactive",)),
 }
@@ -237,26 +247,39 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Builder]] = {
         lambda t, loc, o: wire.operatories_frame(t["operatories"], loc),
     ),
     "payments": (
-        ("payments", "patients"),
-        lambda t, loc, o: wire.payments_frame(t["payments"], t["patients"], loc, o),
+        ("payments", "patients", "nexhealth_transactions"),
+        lambda t, loc, o: wire.payments_frame(
+            t["payments"], t["patients"], loc, o, t["nexhealth_transactions"]
+        ),
     ),
 }
+# Source tables the simulator keeps itself (what NexHealth holds that the world does not).
+OWN_TABLES = ("nexhealth_transactions",)
 
 
 class LocationFrames:
     """Each location's NexHealth records of one entity, sorted by id, rebuilt only when one of
     the world tables they come from is swapped (the world replaces a frame on every edit)."""
 
-    def __init__(self, world: World, options: wire.WireOptions) -> None:
+    def __init__(
+        self,
+        world: World,
+        options: wire.WireOptions,
+        own: Callable[[str], pl.DataFrame] | None = None,
+    ) -> None:
         self._world = world
         self._options = options
+        self._own = own  # the simulator's own tables (OWN_TABLES) by name
         self._cache: dict[tuple[str, int], tuple[tuple[pl.DataFrame, ...], pl.DataFrame]] = {}
         self._lock = threading.Lock()
 
     def get(self, entity: str, location: data.Location) -> pl.DataFrame:
         tables, build = BUILDERS[entity]
         with self._world.lock:
-            sources = tuple(self._world.tables[t] for t in tables)
+            sources = tuple(
+                self._own(t) if t in OWN_TABLES and self._own else self._world.tables[t]
+                for t in tables
+            )
         with self._lock:
             hit = self._cache.get((entity, location.id))
         if hit is not None and all(a is b for a, b in zip(hit[0], sources, strict=True)):
@@ -278,7 +301,11 @@ class NexHealthSimulator:
         self.settings = settings
         self.locations = data.locations(world, settings.ehr_by_office, settings.ehr)
         self.by_id = {loc.id: loc for loc in self.locations}
-        self.frames = LocationFrames(world, wire.WireOptions(settings.own_guarantor_zero))
+        self.written = WriteLog()
+        self.writes = NexHealthWrites(world, self.locations, self.written)
+        self.frames = LocationFrames(
+            world, wire.WireOptions(settings.own_guarantor_zero), self._own_table
+        )
         self.tokens = TokenStore(settings.token_ttl_s)
         self.faults = fault_rules.FaultSet()
         self.stats = RequestStats()
@@ -311,7 +338,7 @@ class NexHealthSimulator:
                 request.state.subdomain = self._institution(request, api_key, path)
         except ApiError as error:
             return error.response()
-        rule = self.faults.take(path)
+        rule = self.faults.take(path, method=request.method)
         if rule is None:
             return await call_next(request)
         if rule.kind == "corrupt":
@@ -403,6 +430,47 @@ class NexHealthSimulator:
         types = [t for loc in locations for t in data.appointment_types(loc)]
         return _json(_envelope(types, count=len(types)))
 
+    def list_payment_types(self, request: Request) -> Response:
+        [location] = self._locations(request, "required")
+        definitions = self.world.table("definitions", location.office)
+        types = wire.payment_type_records(definitions, location)
+        return _json(_envelope(types, count=len(types)))
+
+    # -- writes (simulators.nexhealth.writes) ----------------------------------------------
+
+    def _own_table(self, name: str) -> pl.DataFrame:
+        if name != "nexhealth_transactions":
+            raise KeyError(name)
+        return self.writes.transactions
+
+    def _record(self, entity: str, location: data.Location, record_id: int) -> dict[str, Any]:
+        frame = self.frames.get(entity, location).filter(pl.col("id") == record_id)
+        if frame.is_empty():
+            raise ApiError(404, f"{entity[:-1].capitalize()} not found")
+        return wire.records(frame)[0]
+
+    def post_payment(self, request: Request, body: Any) -> Response:
+        [location] = self._locations(request, "required")
+        payment_id = self.writes.post_payment(location, _object(body))
+        return _json(_envelope(self._record("payments", location, payment_id)), status=201)
+
+    def patch_appointment(self, request: Request, body: Any, item_id: str) -> Response:
+        appointment_id = _path_id(item_id)
+        self._appointment_location(request, appointment_id)
+        self.writes.patch_appointment(appointment_id, _object(body))
+        return self.get_appointment(request, item_id)
+
+    def get_appointment(self, request: Request, item_id: str) -> Response:
+        appointment_id = _path_id(item_id)
+        location = self._appointment_location(request, appointment_id)
+        return _json(_envelope(self._record("appointments", location, appointment_id)))
+
+    def _appointment_location(self, request: Request, appointment_id: int) -> data.Location:
+        location, _ = self.writes.locate_appointment(appointment_id)
+        if location.subdomain != request.state.subdomain:
+            raise ApiError(404, "Appointment not found")
+        return location
+
     def _locations(self, request: Request, rule: str) -> list[data.Location]:
         query = request.query_params
         location_id = _parse_int("location_id", query.get("location_id"))
@@ -435,6 +503,11 @@ class NexHealthSimulator:
             where.append(pl.col("_u") >= _parse_time("updated_since", since))
         if query.get("foreign_id"):
             where.append(pl.col("foreign_id") == query["foreign_id"])
+        for name, kind in resource.equals:
+            text = query.get(name)
+            if text is not None:
+                value = _parse_int(name, text) if kind == "int" else text
+                where.append(pl.col(name) == value)
         for flag in resource.flags:
             value = _parse_bool(flag, query.get(flag))
             if value is not None:
@@ -522,6 +595,19 @@ async def _corrupted(response: Response, rule: fault_rules.FaultRule) -> Respons
     return _json(envelope)
 
 
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "The request body must be a JSON object")
+    return body
+
+
+def _path_id(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ApiError(400, "Invalid parameter id: expected an integer") from None
+
+
 # --- routes --------------------------------------------------------------------------------
 
 
@@ -533,6 +619,29 @@ def _threaded(handler: Callable[[Request], Response]):
     return endpoint
 
 
+async def _json_body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return None  # refused by the handler as "not a JSON object"
+
+
+def _threaded_write(handler: Callable[[Request, Any], Response]):
+    async def endpoint(request: Request) -> Response:
+        return await asyncio.to_thread(handler, request, await _json_body(request))
+
+    return endpoint
+
+
+def _threaded_item(handler: Callable[..., Response], *, with_body: bool = False):
+    async def endpoint(request: Request, item_id: str) -> Response:
+        body = (await _json_body(request),) if with_body else ()
+        return await asyncio.to_thread(handler, request, *body, item_id)
+
+    return endpoint
+
+
 def _api_router(sim: NexHealthSimulator) -> APIRouter:
     router = APIRouter()
     router.add_api_route("/authenticates", _threaded(sim.authenticate), methods=["POST"])
@@ -540,9 +649,15 @@ def _api_router(sim: NexHealthSimulator) -> APIRouter:
     router.add_api_route(
         "/appointment_types", _threaded(sim.list_appointment_types), methods=["GET"]
     )
+    router.add_api_route("/payment_types", _threaded(sim.list_payment_types), methods=["GET"])
     for path, resource in RESOURCES.items():
         handler = _threaded(lambda request, r=resource: sim.list_page(r, request))
         router.add_api_route(path, handler, methods=["GET"])
+    router.add_api_route("/payments", _threaded_write(sim.post_payment), methods=["POST"])
+    item = "/appointments/{item_id}"
+    router.add_api_route(item, _threaded_item(sim.get_appointment), methods=["GET"])
+    patch = _threaded_item(sim.patch_appointment, with_body=True)
+    router.add_api_route(item, patch, methods=["PATCH"])
     return router
 
 
@@ -552,6 +667,10 @@ def _admin_router(sim: NexHealthSimulator) -> APIRouter:
     @router.post("/tokens/expire")
     async def expire_tokens() -> dict[str, int]:
         return {"expired": sim.tokens.expire_all()}
+
+    @router.get("/written")
+    async def written() -> dict[str, Any]:
+        return sim.written.snapshot()
 
     return router
 
@@ -571,6 +690,10 @@ def create_app(world: World, settings: NexHealthSimSettings | None = None) -> Fa
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:
         return error.response()
+
+    @app.exception_handler(WriteError)
+    async def write_error(_: Request, error: WriteError) -> Response:
+        return ApiError(error.status, error.message).response()
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:

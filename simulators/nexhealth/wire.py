@@ -336,10 +336,20 @@ def _amount(cents: pl.Expr) -> pl.Expr:
 
 
 def payments_frame(
-    payments: pl.DataFrame, patients: pl.DataFrame, location: Location, options: WireOptions
+    payments: pl.DataFrame,
+    patients: pl.DataFrame,
+    location: Location,
+    options: WireOptions,
+    transactions: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
+    """``transactions`` (office, PayNum, transaction_id): what API writers sent as their
+    tracking id (simulators.nexhealth.writes); other payments have none."""
     updated = to_utc("SecDateTEdit", location.timezone)
     rows = payments.join(patients.select("PatNum", "Guarantor"), on="PatNum", how="left")
+    if transactions is not None:
+        rows = rows.join(transactions.select("PayNum", "transaction_id"), on="PayNum", how="left")
+    else:
+        rows = rows.with_columns(transaction_id=pl.lit(None, pl.String))
     guarantor = nex("Guarantor", location)
     if options.own_guarantor_zero:
         guarantor = pl.when(pl.col("Guarantor") == pl.col("PatNum")).then(0).otherwise(guarantor)
@@ -357,13 +367,27 @@ def payments_frame(
         # A payment lowers the balance, so NexHealth shows it negative (a refund positive).
         payment_amount=pl.struct(amount=_amount(-cents), currency=pl.lit("USD")),
         paid_at=pl.col("PayDate").dt.strftime("%Y-%m-%d"),
-        transaction_id=pl.lit(None, pl.String),
+        transaction_id=pl.col("transaction_id"),
         charge_id=pl.lit(None, pl.Int64),
         claim_id=pl.lit(None, pl.Int64),
         payment_plan_id=pl.lit(None, pl.Int64),
         insurance_plan_id=pl.lit(None, pl.Int64),
         payment_type_id=nex("PayType", location),
         _u=epoch_us(updated),
+    )
+
+
+def payment_type_records(definitions: pl.DataFrame, location: Location) -> list[dict]:
+    """GET /payment_types: the PMS's payment types (Open Dental PaymentTypes, category 10)."""
+    rows = definitions.filter(pl.col("Category") == 10).sort("ItemOrder", "DefNum")
+    return records(
+        rows.select(
+            id=nex("DefNum", location),
+            name=pl.col("ItemName"),
+            active=~pl.col("IsHidden"),
+            location_id=pl.lit(location.id),
+            foreign_id=pl.col("DefNum").cast(pl.String),
+        )
     )
 
 

@@ -3,7 +3,8 @@
 Every API request passes the gate: auth (``ODFHIR {DeveloperKey}/{CustomerKey}``; the customer
 key picks the office), a token-bucket throttle per customer key, then any scripted fault. List
 endpoints page with ``Offset``/``Limit`` (capped at ``max_page_size``) in primary-key order.
-Admin endpoints under ``/_sim`` (loopback only, no auth) script faults and drive the world.
+Admin endpoints under ``/_sim`` (loopback only, no auth) script faults and drive the world;
+``GET /_sim/written`` lists what the write endpoints (``simulators.opendental.writes``) committed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,13 @@ from simulators.opendental.wire import (
     parse_date,
     parse_datetime,
     parse_int,
+)
+from simulators.opendental.writes import (
+    OpenDentalWrites,
+    WriteError,
+    WriteLog,
+    WriteSettings,
+    parse_body,
 )
 from simulators.world import World
 
@@ -69,6 +77,7 @@ class OpenDentalSimSettings:
     throttle_status: int = 429  # the real code is undocumented
     throttle_retry_after: int | None = None  # seconds; None sends no Retry-After header
     max_page_size: int = 100  # default and cap for Limit (the remote API's hard max)
+    writes: WriteSettings = field(default_factory=WriteSettings)
 
 
 class ApiError(Exception):
@@ -360,6 +369,8 @@ class OpenDentalSimulator:
         self.stats = RequestStats()
         self.throttle = Throttle(settings.requests_per_second, settings.throttle_burst)
         self.offices = {o.customer_key: o.key for o in world.offices_on("opendental")}
+        self.written = WriteLog()
+        self.writes = OpenDentalWrites(world, settings.writes, self.written)
 
     async def gate(self, request: Request, call_next: fault_rules.CallNext) -> Response:
         path = request.url.path
@@ -381,7 +392,7 @@ class OpenDentalSimulator:
         if not self.throttle.allow(customer):
             return self._throttled()
         request.state.office = self.offices[customer]
-        rule = self.faults.take(api_path, request.state.office)
+        rule = self.faults.take(api_path, request.state.office, request.method)
         if rule is None:
             return await call_next(request)
         return await fault_rules.apply(rule, request, call_next)
@@ -426,6 +437,43 @@ class OpenDentalSimulator:
             raise ApiError(404, f"{resource.pk} {key} not found.")
         return _json(self._render(resource, office, found.head(1))[0])
 
+    def created(self, resource: Resource, request: Request, key: int) -> Response:
+        """201 with the new object and its ``Location``, as Open Dental answers a POST."""
+        office = request.state.office
+        found = self.frames.rows(resource, office).filter(pl.col(resource.pk) == key)
+        location = f"{str(request.url.replace(query=None)).rstrip('/')}/{key}"
+        return Response(
+            orjson.dumps(self._render(resource, office, found)[0]),
+            status_code=201,
+            media_type="application/json",
+            headers={"Location": location},
+        )
+
+    def post_payment(self, request: Request, raw: bytes) -> Response:
+        key = self.writes.post_payment(request.state.office, parse_body(raw))
+        return self.created(PAYMENTS, request, key)
+
+    def post_commlog(self, request: Request, raw: bytes) -> Response:
+        key = self.writes.post_commlog(request.state.office, parse_body(raw))
+        return self.created(COMMLOGS, request, key)
+
+    def put_confirm(self, request: Request, raw: bytes, item_id: str) -> Response:
+        apt_num = _path_int("AptNum", item_id)
+        self.writes.confirm(request.state.office, apt_num, parse_body(raw))
+        return PlainTextResponse("", status_code=200)
+
+    def put_break(self, request: Request, raw: bytes, item_id: str) -> Response:
+        apt_num = _path_int("AptNum", item_id)
+        self.writes.break_appointment(request.state.office, apt_num, parse_body(raw))
+        return PlainTextResponse("", status_code=200)
+
+
+def _path_int(name: str, text: str) -> int:
+    try:
+        return parse_int(text)
+    except ValueError:
+        raise ApiError(400, f"Invalid {name}: expected an integer.") from None
+
 
 # --- routes ------------------------------------------------------------------------------
 
@@ -445,6 +493,20 @@ def _item_endpoint(sim: OpenDentalSimulator, resource: Resource):
     return endpoint
 
 
+def _write_endpoint(handler: Callable[[Request, bytes], Response]):
+    async def endpoint(request: Request) -> Response:
+        return await asyncio.to_thread(handler, request, await request.body())
+
+    return endpoint
+
+
+def _item_write_endpoint(handler: Callable[[Request, bytes, str], Response]):
+    async def endpoint(request: Request, item_id: str) -> Response:
+        return await asyncio.to_thread(handler, request, await request.body(), item_id)
+
+    return endpoint
+
+
 def _api_router(sim: OpenDentalSimulator) -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     # Lists first, so /patients/Simple is not taken for a PatNum.
@@ -452,6 +514,14 @@ def _api_router(sim: OpenDentalSimulator) -> APIRouter:
         router.add_api_route(path, _list_endpoint(sim, resource), methods=["GET"])
     for path, resource in ITEM_ROUTES.items():
         router.add_api_route(f"{path}/{{item_id}}", _item_endpoint(sim, resource), methods=["GET"])
+    router.add_api_route("/payments", _write_endpoint(sim.post_payment), methods=["POST"])
+    router.add_api_route("/commlogs", _write_endpoint(sim.post_commlog), methods=["POST"])
+    router.add_api_route(
+        "/appointments/{item_id}/Confirm", _item_write_endpoint(sim.put_confirm), methods=["PUT"]
+    )
+    router.add_api_route(
+        "/appointments/{item_id}/Break", _item_write_endpoint(sim.put_break), methods=["PUT"]
+    )
     return router
 
 
@@ -466,11 +536,21 @@ def create_app(world: World, settings: OpenDentalSimSettings | None = None) -> F
     app.state.stats = sim.stats
     app.middleware("http")(sim.gate)
     app.include_router(_api_router(sim))
-    app.include_router(admin_router(world, sim.faults, sim.stats, world.export_truth))
+    admin = admin_router(world, sim.faults, sim.stats, world.export_truth)
+
+    @admin.get("/written")
+    async def written() -> dict[str, Any]:
+        return sim.written.snapshot()
+
+    app.include_router(admin)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, error: ApiError) -> Response:
         return error.response()
+
+    @app.exception_handler(WriteError)
+    async def write_error(_: Request, error: WriteError) -> Response:
+        return ApiError(error.status, error.message).response()
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:
