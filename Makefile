@@ -55,6 +55,7 @@ dbt-docs: install
 bench: install
 	$(BIN)/python benchmarks/bench_world.py
 	$(BIN)/python benchmarks/bench_identity.py
+	$(BIN)/python benchmarks/bench_qbo_writeback.py
 
 clean:
 	rm -rf var dbt_project/target dbt_project/logs .pytest_cache

@@ -1,4 +1,4 @@
-"""QuickBooks Online simulator: the group's company (``simulators.quickbooks.data``), read side.
+"""QuickBooks Online simulator: the group's company (``simulators.quickbooks.data``).
 
 - ``POST /oauth2/v1/tokens/bearer``: the refresh-token grant with HTTP Basic client auth. Every
   refresh ROTATES the refresh token (the old one answers ``400 invalid_grant`` afterwards);
@@ -9,12 +9,24 @@
   ``{"QueryResponse": {"<Entity>": [...], "startPosition", "maxResults"}, "time"}``.
 - ``GET /v3/company/{realm}/cdc?entities=A,B&changedSince=...``: 30-day look-back, at most
   1000 objects per response.
+- ``POST /v3/company/{realm}/deposit``: create a Deposit, or update one (the body has ``Id``
+  and ``SyncToken``; a stale SyncToken gives 5010; ``"sparse": true`` keeps omitted fields).
+  ``GET /v3/company/{realm}/deposit/{id}`` reads one. Validation and the written store:
+  ``simulators.quickbooks.writes``. Written deposits show in ``/query`` and ``/cdc`` like the
+  derived ones and move the accounts' ``CurrentBalance``.
+- ``POST /v3/company/{realm}/batch``: ``BatchItemRequest`` items (create/update a Deposit, or a
+  Query), answered item by item (not transactional). At most ``max_batch_items`` items; a batch
+  is ONE request toward the per-minute limit and also counts toward ``batch_requests_per_minute``.
+- ``?requestid=`` on a write: a repeated id gets the original response back without executing
+  again (``requestid_replay``; sources disagree whether QBO really does).
 - Errors are Fault bodies; an expired token gives 401 Fault 3200; throttling (500 requests a
   minute and 10 concurrent per realm) gives 429 with code 3001 in an XML body, as reported
   even for JSON requests. ``minorversion`` is accepted and otherwise ignored.
 
-Scripted faults match the path after ``/v3/company/{realm}`` (``/query``, ``/cdc``) or the
-token path itself. Admin endpoints under ``/_sim`` are shared with the Stripe simulator.
+Scripted faults match the path after ``/v3/company/{realm}`` (``/query``, ``/cdc``,
+``/deposit``, ``/batch``) or the token path itself, and a rule's ``method`` limits it to, e.g.,
+writes. Admin endpoints under ``/_sim`` are shared with the Stripe simulator; this one adds
+``/_sim/ledger`` (account balances from every deposit) and ``/_sim/written``.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ import secrets
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -42,6 +55,19 @@ from simulators import faults as fault_rules
 from simulators.admin import admin_router, frames_exporter
 from simulators.gate import RequestStats, Throttle
 from simulators.quickbooks.data import QuickBooksData, QuickBooksDataSettings, derive
+from simulators.quickbooks.writes import (
+    BATCH_REQUESTID_MAX,
+    BID_MAX,
+    REQUESTID_MAX,
+    Chart,
+    StoredResponse,
+    WriteFault,
+    WriteRules,
+    WriteStore,
+    business,
+    debits,
+    ledger,
+)
 from simulators.stripe.app import DerivedCache, corrupt_first_record
 from simulators.world import World
 
@@ -92,6 +118,15 @@ class QuickBooksSimSettings:
     max_results: int = 1000
     cdc_max_objects: int = 1000
     cdc_lookback_days: int = 30
+    # -- writes (the unconfirmed parts of reference section 18 are knobs) --
+    # A repeated ?requestid= gets the original response back (section 3: sources disagree).
+    requestid_replay: bool = True
+    max_batch_items: int = 30  # disputed: 10, 30 or 50
+    batch_requests_per_minute: float | None = 40.0  # per realm, on top of the 500/min
+    batch_throttle_burst: float = 2.0
+    allow_negative_deposit_lines: bool = True  # a negative API Amount is unconfirmed
+    book_close_date: date | None = None  # writes dated on or before it: 6210
+    duplicate_doc_number_fault: bool = False  # a DocNumber already used: 6140
     data: QuickBooksDataSettings = field(default_factory=QuickBooksDataSettings)
 
 
@@ -404,10 +439,45 @@ class QuickBooksSimulator:
         self.tokens = TokenAuthority(settings)
         rate = settings.requests_per_minute
         self.throttle = Throttle(None if rate is None else rate / 60, settings.throttle_burst)
+        batches = settings.batch_requests_per_minute
+        self.batch_throttle = Throttle(
+            None if batches is None else batches / 60, settings.batch_throttle_burst
+        )
         self._in_flight: dict[str, int] = defaultdict(int)
+        self.writes = WriteStore()
 
     def company(self) -> Company:
         return self.cache.get()
+
+    def objects(self, entity: str) -> list[dict]:
+        """What the API serves: the derived books plus what was written over the API."""
+        derived = self.company().objects(entity)
+        written = self.writes.all_deposits()
+        if entity == "Deposit":
+            return derived + written
+        if entity == "Account" and written:
+            change = debits(written)
+            return [
+                _with_balance(a, change.get(a["Id"])) if a.get("Classification") == "Asset" else a
+                for a in derived
+            ]
+        return derived
+
+    def chart(self) -> Chart:
+        return Chart.of(self.company().objects)
+
+    def today(self) -> date:
+        with self.world.lock:
+            now = self.world.now_utc
+        return now.astimezone(self.zone).date()
+
+    def rules(self) -> WriteRules:
+        s = self.settings
+        return WriteRules(
+            allow_negative_lines=s.allow_negative_deposit_lines,
+            book_close_date=s.book_close_date,
+            duplicate_doc_number_fault=s.duplicate_doc_number_fault,
+        )
 
     def now_text(self) -> str:
         with self.world.lock:
@@ -459,6 +529,8 @@ class QuickBooksSimulator:
             )
         if self._in_flight[realm] >= self.settings.max_concurrent or not self.throttle.allow(realm):
             return self._throttled()
+        if rest == "/batch" and request.method == "POST" and not self.batch_throttle.allow(realm):
+            return self._throttled()
         self._in_flight[realm] += 1
         try:
             return await self._faulted(rest, request, call_next)
@@ -466,7 +538,7 @@ class QuickBooksSimulator:
             self._in_flight[realm] -= 1
 
     async def _faulted(self, path: str, request: Request, call_next) -> Response:
-        rule = self.faults.take(path)
+        rule = self.faults.take(path, method=request.method)
         if rule is None:
             return await call_next(request)
         if rule.kind == "corrupt":
@@ -520,6 +592,9 @@ class QuickBooksSimulator:
         return hmac.compare_digest(f"{user}:{password}".encode(), expected.encode())
 
     def query(self, text: str | None, shift: int) -> Response:
+        return self._json(self.query_result(text, shift))
+
+    def query_result(self, text: str | None, shift: int = 0) -> dict:
         if not text:
             raise _parse_error("The query parameter is required.")
         query = parse_query(text)
@@ -531,7 +606,7 @@ class QuickBooksSimulator:
                 f"QueryValidationError: value {query.max_results} "
                 f"is too large. Max allowed value is {self.settings.max_results}",
             )
-        rows = self.company().objects(query.entity)
+        rows = self.objects(query.entity)
         where = list(query.where)
         mentions_active = any(c.field == "Active" for c in where)
         if (
@@ -542,7 +617,7 @@ class QuickBooksSimulator:
             where.append(Condition("Active", "=", [True]))
         rows = [r for r in rows if all(_matches(r, c, self.zone) for c in where)]
         if query.count:
-            return self._json({"QueryResponse": {"totalCount": len(rows)}})
+            return {"QueryResponse": {"totalCount": len(rows)}}
         for name, descending in reversed(query.order or [("Id", False)]):
             rows.sort(
                 key=lambda r, n=name: _sort_key(_typed(n, _field(r, n), self.zone)),
@@ -553,7 +628,7 @@ class QuickBooksSimulator:
         body: dict[str, Any] = {}
         if page:
             body = {query.entity: page, "startPosition": start, "maxResults": len(page)}
-        return self._json({"QueryResponse": body})
+        return {"QueryResponse": body}
 
     def cdc(self, entities: str | None, changed_since: str | None) -> Response:
         names = [e.strip() for e in (entities or "").split(",") if e.strip()]
@@ -579,7 +654,7 @@ class QuickBooksSimulator:
         for entity in canonical:
             changed = [
                 o
-                for o in self.company().objects(entity)
+                for o in self.objects(entity)
                 if _typed(
                     "MetaData.LastUpdatedTime", _field(o, "MetaData.LastUpdatedTime"), self.zone
                 )
@@ -593,6 +668,141 @@ class QuickBooksSimulator:
     def _json(self, payload: dict) -> Response:
         payload["time"] = self.now_text()
         return Response(orjson.dumps(payload), media_type="application/json")
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def write(
+        self, realm: str, requestid: str | None, limit: int, execute: Callable[[], dict]
+    ) -> Response:
+        """Run one write, or replay the answer a repeated requestid got the first time."""
+        if requestid is not None and len(requestid) > limit:
+            fault = business(
+                f"You cannot enter more than {limit} characters in the request_id field. You "
+                f"tried entering {len(requestid)} characters."
+            )
+            return self._answer(StoredResponse(400, self._fault_bytes(fault), "application/json"))
+        with self.writes.lock:  # one write at a time: a replay never races its original
+            stored = self.writes.replayed(realm, requestid, self.settings.requestid_replay)
+            if stored is None:
+                try:
+                    payload = execute()
+                    payload["time"] = self.now_text()
+                    stored = StoredResponse(200, orjson.dumps(payload), "application/json")
+                except WriteFault as fault:
+                    stored = StoredResponse(400, self._fault_bytes(fault), "application/json")
+                except QboFault as fault:
+                    body = orjson.dumps(fault.body(self.now_text()))
+                    stored = StoredResponse(fault.status, body, "application/json")
+                self.writes.remember(realm, requestid, stored)
+        return self._answer(stored)
+
+    @staticmethod
+    def _answer(stored: StoredResponse) -> Response:
+        return Response(stored.body, status_code=stored.status, media_type=stored.media_type)
+
+    def _fault_bytes(self, fault: WriteFault) -> bytes:
+        return orjson.dumps({**_item_fault(fault), "time": self.now_text()})
+
+    def save_deposit(self, body, requestid: str | None, bid: str | None = None) -> dict:
+        """Create (no Id) or update (Id + SyncToken) one deposit: ``{"Deposit": {...}}``."""
+        if isinstance(body, dict) and body.get("Id") not in (None, ""):
+            deposit = self.writes.update(
+                body, self.chart(), self.rules(), now=self.now_text(), today=self.today()
+            )
+        else:
+            derived = self.company().objects("Deposit")
+            deposit = self.writes.create(
+                body,
+                self.chart(),
+                self.rules(),
+                now=self.now_text(),
+                today=self.today(),
+                requestid=requestid,
+                bid=bid,
+                existing_doc_numbers=(d["DocNumber"] for d in derived if d.get("DocNumber")),
+            )
+        return {"Deposit": deposit}
+
+    def batch(self, body, requestid: str | None) -> dict:
+        items = body.get("BatchItemRequest") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not items:
+            raise WriteFault(
+                "2010",
+                "Request has invalid or unsupported property",
+                "BatchItemRequest must be a non-empty list",
+                "BatchItemRequest",
+            )
+        if len(items) > self.settings.max_batch_items:  # the fault code is unconfirmed [U]
+            raise business(
+                f"A batch request can carry at most {self.settings.max_batch_items} items; this "
+                f"one has {len(items)}.",
+                "BatchItemRequest",
+            )
+        self.writes.batches += 1
+        self.writes.batch_items += len(items)
+        return {"BatchItemResponse": [self._batch_item(item, requestid) for item in items]}
+
+    def _batch_item(self, item, requestid: str | None) -> dict:
+        bid = str(item.get("bId", "")) if isinstance(item, dict) else ""
+        try:
+            if not bid or (requestid and len(bid) > BID_MAX):
+                raise business(f"Each bId must be 1 to {BID_MAX} characters.", "bId")
+            if "Query" in item:
+                return {"bId": bid, **self.query_result(item["Query"])}
+            operation = item.get("operation")
+            if operation not in ("create", "update") or "Deposit" not in item:
+                raise WriteFault(
+                    "500",
+                    "Unsupported Operation",
+                    f"Operation {str(operation)[:20]} is not supported here (Deposit "
+                    "create/update and Query only)",
+                )
+            if operation == "create" and isinstance(item["Deposit"], dict):
+                item["Deposit"].pop("Id", None)
+            return {"bId": bid, **self.save_deposit(item["Deposit"], requestid, bid)}
+        except WriteFault as fault:
+            return {"bId": bid, **_item_fault(fault)}
+        except QboFault as fault:
+            error = WriteFault(fault.code, fault.message, fault.detail)
+            return {"bId": bid, **_item_fault(error)}
+
+    def read_deposit(self, deposit_id: str) -> dict:
+        for deposit in self.objects("Deposit"):
+            if deposit["Id"] == deposit_id:
+                return {"Deposit": deposit}
+        raise QboFault(
+            400, "610", "Object Not Found", f"Object Not Found : Deposit {deposit_id[:20]}"
+        )
+
+    def ledger(self, source: str) -> dict:
+        derived = self.company().objects("Deposit")
+        written = self.writes.all_deposits()
+        deposits = {"all": derived + written, "written": written, "derived": derived}[source]
+        return {
+            "source": source,
+            "deposits": len(deposits),
+            "accounts": ledger(deposits, self.company().objects("Account")),
+        }
+
+
+def _item_fault(fault: WriteFault) -> dict:
+    return {"Fault": {"Error": [fault.error()], "type": "ValidationFault"}}
+
+
+def _with_balance(account: dict, change) -> dict:
+    if not change:
+        return account
+    balance = round(account["CurrentBalance"] + float(change), 2)
+    return account | {"CurrentBalance": balance, "CurrentBalanceWithSubAccounts": balance}
+
+
+def _json_body(raw: bytes):
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise WriteFault(
+            "2010", "Request has invalid or unsupported property", "the body is not valid JSON"
+        ) from None
 
 
 def _sort_key(value: Any) -> tuple:
@@ -657,10 +867,51 @@ def create_app(world: World, settings: QuickBooksSimSettings | None = None) -> F
         )
     )
 
-    @app.post("/_sim/tokens/expire")
-    async def expire_tokens(request: Request) -> dict[str, bool]:
+    @app.post("/v3/company/{realm}/deposit")
+    async def save_deposit(request: Request, realm: str) -> Response:
+        raw = await request.body()
+        requestid = request.query_params.get("requestid")
+        if request.query_params.get("operation") not in (None, "update"):
+            raise QboFault(400, "500", "Unsupported Operation", "the simulator creates and updates")
+
+        def execute() -> dict:
+            return sim.save_deposit(_json_body(raw), requestid)
+
+        return await asyncio.to_thread(sim.write, realm, requestid, REQUESTID_MAX, execute)
+
+    @app.get("/v3/company/{realm}/deposit/{deposit_id}")
+    async def read_deposit(realm: str, deposit_id: str) -> Response:
+        return sim._json(await asyncio.to_thread(sim.read_deposit, deposit_id))
+
+    @app.post("/v3/company/{realm}/batch")
+    async def batch(request: Request, realm: str) -> Response:
+        raw = await request.body()
+        requestid = request.query_params.get("requestid")
+
+        def execute() -> dict:
+            return sim.batch(_json_body(raw), requestid)
+
+        return await asyncio.to_thread(sim.write, realm, requestid, BATCH_REQUESTID_MAX, execute)
+
+    def loopback(request: Request) -> None:
         if request.client is None or request.client.host not in ("127.0.0.1", "::1"):
             raise HTTPException(403, "Simulator admin endpoints answer loopback clients only.")
+
+    @app.get("/_sim/ledger")
+    async def sim_ledger(request: Request, source: str = "all") -> dict:
+        loopback(request)
+        if source not in ("all", "written", "derived"):
+            raise HTTPException(400, "source must be all, written or derived")
+        return await asyncio.to_thread(sim.ledger, source)
+
+    @app.get("/_sim/written")
+    async def sim_written(request: Request) -> dict:
+        loopback(request)
+        return await asyncio.to_thread(sim.writes.summary)
+
+    @app.post("/_sim/tokens/expire")
+    async def expire_tokens(request: Request) -> dict[str, bool]:
+        loopback(request)
         sim.tokens.expire_access_tokens()
         return {"expired": True}
 
