@@ -44,7 +44,8 @@ def plan(database: Path | str, organisation: Organisation, now: datetime) -> lis
     zones = {c.id: ZoneInfo(c.timezone) for c in organisation.connections}
     out: list[Write] = []
     with duckdb.connect(str(database), read_only=True) as con:
-        out += _payments(con, settings, zones, due)
+        if any(setting.enabled for setting in settings.payments.values()):
+            out += _payments(con, settings, zones, due)
         if settings.statuses.enabled:
             out += _replies(con, due(settings.statuses.timing))
         if settings.commlogs.enabled:

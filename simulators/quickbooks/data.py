@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -93,6 +93,9 @@ class QuickBooksDataSettings:
     mistyped_income_rate: float = 0.0  # an income line keyed 1.00-20.00 too high: gross, net off
     # Probability per business day of a deposit naming a payout the processor does not have.
     orphan_deposit_rate: float = 0.0
+    # The bookkeeper books payouts arriving before this day only; later ones are left for
+    # Chairside's writeback (its cut-over day, writeback.quickbooks.payouts_from). None: all.
+    booked_by_hand_before: date | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.deposit_lag_hours < 48:
@@ -351,6 +354,9 @@ def derive(world: World, settings: QuickBooksDataSettings | None = None) -> Quic
     deposits, unbooked = [], []
     for p in processor.payouts:
         if p.fails or p.arrival_date > now:
+            continue
+        cut_over = s.booked_by_hand_before
+        if cut_over is not None and datetime.fromtimestamp(p.arrival_date, UTC).date() >= cut_over:
             continue
         slip = _slip(seed, p.id, s)
         if slip == "missing_deposit":
