@@ -219,6 +219,9 @@ class Location(_Strict):
     # The location's id in its PMS (CareStack LocationId, NexHealth location_id). When it is not
     # set, a sync proposes the closest PMS location by name for a person to confirm.
     pms_location_id: str | None = None
+    # How the card processor's charges name this location (metadata.location), when not by
+    # this id: whatever the practice's payment links or terminals were set up with.
+    processor_location_ref: str | None = None
 
 
 class SyncSettings(_Strict):

@@ -5,8 +5,11 @@
 2. runs each vendor's Dagster sync job once per connection (full sync), landing Parquet;
 3. runs dbt (staging, canonical model, patient identity, marts; tests as asset checks) into the
    DuckDB warehouse;
-4. exports every simulator's truth and checks Open Dental staging against it, row for row;
-5. prints row counts, matching outcomes, step timings and where everything is.
+4. writes back what the config enables (online payments to the PMS ledgers, text confirmations
+   and cancellations, call summaries), syncs the PMSs again and rebuilds, so the marts show
+   the writes reconciled;
+5. exports every simulator's truth and checks Open Dental staging against it, row for row;
+6. prints row counts, matching outcomes, step timings and where everything is.
 
 CHAIRSIDE_DEMO_ROOT moves the demo's files; CHAIRSIDE_DEMO_PERSONS sizes the group.
 """
@@ -44,6 +47,7 @@ def main() -> None:
     os.environ["CHAIRSIDE_LANDING"] = str(landing)
     os.environ["CHAIRSIDE_WAREHOUSE"] = str(warehouse)
     os.environ["CHAIRSIDE_DECISIONS"] = str(DEMO_ROOT / "decisions" / "identity.jsonl")
+    os.environ["CHAIRSIDE_OUTBOX"] = str(DEMO_ROOT / "writeback" / "outbox.sqlite")
     for name in ("CHAIRSIDE_ANALYST_COPY", "CHAIRSIDE_REPORT"):  # beside the demo's warehouse
         os.environ.pop(name, None)
     os.environ["CHAIRSIDE_OD_RPS"] = "100"  # the simulators are started with a higher limit
@@ -70,37 +74,57 @@ def main() -> None:
 
         instance = dg.DagsterInstance.get()
         landed: dict[tuple[str, str], int] = {}  # (vendor, entity) -> rows, all connections
-        for vendor, connector in connectors().items():
-            if vendor not in urls:
-                continue
-            job = definitions.resolve_job_def(sync_job_name(vendor))
-            for connection_id in job.partitions_def.get_partition_keys():
-                step = time.monotonic()
-                result = job.execute_in_process(
-                    partition_key=connection_id,
-                    instance=instance,
-                    run_config={**sync_run_config(connector, "full"), **QUIET},
-                )
-                for event in result.get_asset_materialization_events():
-                    entity = event.asset_key.path[-1]
-                    rows = event.event_specific_data.materialization.metadata["rows"].value
-                    landed[(vendor, entity)] = landed.get((vendor, entity), 0) + rows
-                timings.append(
-                    (f"extract {vendor} {connection_id} ({len(connector.entities)} entities)",
-                     time.monotonic() - step)
-                )  # fmt: skip
+
+        def sync(vendors, mode: str) -> None:
+            for vendor, connector in connectors().items():
+                if vendor not in vendors:
+                    continue
+                job = definitions.resolve_job_def(sync_job_name(vendor))
+                for connection_id in job.partitions_def.get_partition_keys():
+                    step = time.monotonic()
+                    result = job.execute_in_process(
+                        partition_key=connection_id,
+                        instance=instance,
+                        run_config={**sync_run_config(connector, mode), **QUIET},
+                    )
+                    for event in result.get_asset_materialization_events():
+                        entity = event.asset_key.path[-1]
+                        rows = event.event_specific_data.materialization.metadata["rows"].value
+                        landed[(vendor, entity)] = landed.get((vendor, entity), 0) + rows
+                    timings.append(
+                        (f"{mode} sync {vendor} {connection_id} "
+                         f"({len(connector.entities)} entities)", time.monotonic() - step)
+                    )  # fmt: skip
+
+        def build(label: str) -> list[str]:
+            step = time.monotonic()
+            dbt_result = dg.materialize(
+                [build_dbt_assets()],
+                instance=instance,
+                resources=build_resources(),
+                run_config=QUIET,
+            )
+            checks = dbt_result.get_asset_check_evaluations()
+            timings.append(
+                (f"{label} ({len(checks)} tests as asset checks)", time.monotonic() - step)
+            )
+            return [c.check_name for c in checks if not c.passed]
+
+        sync(set(urls), "full")
         od_connections = definitions.resolve_job_def(sync_job_name("opendental"))
         od_connections = od_connections.partitions_def.get_partition_keys()
+        failed_checks = build("dbt build")
 
         step = time.monotonic()
-        dbt_result = dg.materialize(
-            [build_dbt_assets()], instance=instance, resources=build_resources(), run_config=QUIET
-        )
-        checks = dbt_result.get_asset_check_evaluations()
-        failed_checks = [c.check_name for c in checks if not c.passed]
-        timings.append(
-            (f"dbt build ({len(checks)} tests as asset checks)", time.monotonic() - step)
-        )
+        from orchestration.writeback_assets import build_writeback_asset
+
+        writeback = dg.materialize([build_writeback_asset()], instance=instance, run_config=QUIET)
+        timings.append(("write back (plan from the marts, send)", time.monotonic() - step))
+        writeback_checks = writeback.get_asset_check_evaluations()
+        failed_checks += [c.check_name for c in writeback_checks if not c.passed]
+        # The writes are in the PMSs now: sync them in and rebuild, as the hourly sync would.
+        sync({"opendental", "nexhealth"} & set(urls), "incremental")
+        failed_checks += build("dbt build after the writeback")
 
         step = time.monotonic()
         from orchestration.report_assets import build_report_asset
@@ -125,6 +149,7 @@ def main() -> None:
     _print_canonical(warehouse)
     _print_identity(warehouse)
     _print_funnel(warehouse)
+    _print_writeback(warehouse)
     _print_timings(timings, time.monotonic() - started)
     _print_verification(diffs, failed_checks)  # Open Dental staging vs the world
     console.print(
@@ -135,6 +160,7 @@ def main() -> None:
         "marts, refreshed after each build; open it with any DuckDB client)\n"
         f"[bold]Report[/]     {paths.report_path()}  (`chairside report` rewrites it)\n"
         f"[bold]Review[/]     `chairside review list` shows the identity review queue\n"
+        f"[bold]Writeback[/]  {paths.outbox_path()}  (the outbox; `chairside writeback list`)\n"
         f"[bold]Dagster[/]    runs recorded in {os.environ.get('DAGSTER_HOME', '(ephemeral)')}; "
         "`make ui` opens them\n"
         f'[bold]Query[/]      .venv/bin/python -c "import duckdb; print(duckdb.connect('
@@ -235,6 +261,21 @@ def _print_funnel(warehouse: Path) -> None:
         table.add_column(column, justify="left" if column == "channel" else "right")
     for row in rows:
         table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)
+
+
+def _print_writeback(warehouse: Path) -> None:
+    """What was written back, by kind and state (marts.fct_writebacks, after the rebuild)."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select kind, connection_id, state, count(*) from marts.fct_writebacks "
+            "group by all order by all"
+        ).fetchall()
+    table = Table(title="Writebacks (exactly once; docs/writeback.md)")
+    for column in ("kind", "connection", "state", "writes"):
+        table.add_column(column, justify="right" if column == "writes" else "left")
+    for row in rows:
+        table.add_row(*(str(value) for value in row))
     console.print(table)
 
 

@@ -49,6 +49,7 @@ MARTS = (
     "agg_calls_by_location_weekday_hour",
     "agg_missed_call_recovery_by_location_week",
     "fct_reconciliation_exceptions",
+    "fct_writebacks",
 )
 
 
@@ -206,6 +207,47 @@ def reconciliation_section(con, report: Report) -> None:
     )
 
 
+def writeback_section(con, report: Report) -> None:
+    states = _query(
+        con,
+        """
+        select kind, state, count(*) as writes
+        from marts.fct_writebacks group by kind, state order by kind, state
+        """,
+    )
+    figure = go.Figure(
+        [
+            go.Bar(name=state, x=part["kind"].to_list(), y=part["writes"].to_list())
+            for (state,), part in states.group_by("state", maintain_order=True)
+        ]
+        or [go.Bar(x=[], y=[])]
+    )
+    figure.update_layout(title="Writebacks by kind and state", barmode="stack")
+    failed = _query(
+        con,
+        """
+        select writeback_key, kind, connection_id, source_ref, attempts, last_error,
+               strftime(updated_at, '%Y-%m-%d %H:%M') as updated_utc
+        from marts.fct_writebacks where needs_attention
+        order by updated_at desc limit 50
+        """,
+    )
+    for state in ("done", "pending", "failed", "skipped"):
+        report.figures[f"writebacks_{state}"] = int(
+            states.filter(pl.col("state") == state)["writes"].sum()
+        )
+    report.sections.append(
+        Section(
+            "Writebacks",
+            "Every write to a PMS or QuickBooks (docs/writeback.md) by kind and state. Failed "
+            "writes are listed with the vendor's reason: ops retry or skip them from Dagster "
+            "(job writeback_operator) or with `chairside writeback retry|skip`.",
+            figure,
+            failed,
+        )
+    )
+
+
 def render(report: Report, title: str) -> str:
     """The report as one self-contained HTML page."""
     parts = [
@@ -248,7 +290,13 @@ def _table_html(frame: pl.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>"
 
 
-SECTIONS = (funnel_section, abandonment_section, recovery_section, reconciliation_section)
+SECTIONS = (
+    funnel_section,
+    abandonment_section,
+    recovery_section,
+    reconciliation_section,
+    writeback_section,
+)
 
 
 def build(database: Path) -> Report:

@@ -30,6 +30,7 @@ LOCATIONS_SCHEMA = pa.schema(
         ("vendor", pa.string()),
         ("clinic_num", pa.int64()),
         ("pms_location_id", pa.string()),
+        ("processor_location_ref", pa.string()),
     ]
 )
 PHONE_NUMBERS_SCHEMA = pa.schema(
@@ -84,6 +85,7 @@ def land_organisation(organisation: Organisation | None, landing_root: Path | st
             "vendor": vendors[location.connection],
             "clinic_num": location.clinic_num,
             "pms_location_id": location.pms_location_id,
+            "processor_location_ref": location.processor_location_ref,
         }
         for location in (organisation.locations if organisation else [])
     ]

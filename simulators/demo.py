@@ -54,12 +54,15 @@ def _nexhealth(world: World, rps: float | None) -> Any:
 
 def _twilio(world: World, rps: float | None) -> Any:
     from simulators.twilio.app import TwilioSimSettings, create_app
+    from simulators.twilio.records import DEMO_REMINDER_RATE, PhoneSettings
 
     settings = TwilioSimSettings(
         account_sid=DEMO_CREDENTIALS["TWILIO_ACCOUNT_SID"],
         auth_token=DEMO_CREDENTIALS["TWILIO_AUTH_TOKEN"],
         requests_per_second=rps,
         throttle_burst=5.0,
+        # Appointment reminders that patients answer (Chairside writes the answers back).
+        phone=PhoneSettings(reminder_rate=DEMO_REMINDER_RATE),
     )
     return create_app(world, settings)
 

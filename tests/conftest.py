@@ -103,7 +103,7 @@ def landing_root(tmp_path: Path) -> Path:
 class DemoPlatform:
     """`make demo`'s pipeline, run once for the session: every simulator, every sync job, dbt."""
 
-    root: Path  # CHAIRSIDE_DEMO_ROOT: landing/, warehouse/, truth/<vendor>/, decisions/
+    root: Path  # CHAIRSIDE_DEMO_ROOT: landing/, warehouse/, truth/<vendor>/, decisions/, writeback/
     output: str
     returncode: int
     dagster_home: Path
@@ -142,7 +142,7 @@ def demo_platform(tmp_path_factory) -> DemoPlatform:
         "DAGSTER_HOME": str(dagster_home),
     }
     for name in ("CHAIRSIDE_CONFIG", "CHAIRSIDE_LANDING", "CHAIRSIDE_WAREHOUSE",
-                 "CHAIRSIDE_DECISIONS"):  # fmt: skip
+                 "CHAIRSIDE_DECISIONS", "CHAIRSIDE_OUTBOX"):  # fmt: skip
         env.pop(name, None)
     result = subprocess.run(
         [sys.executable, "-m", "chairside.demo"],

@@ -34,6 +34,8 @@ TEXT_BACK_WINDOW = timedelta(minutes=5)  # var('calls_text_back_minutes') defaul
 MISSED_TRUTH = {"missed", "voicemail", "abandoned_queue"}
 CARESTACK_OUTBOUND = {"Call Made", "Call Attempted"}
 CARESTACK_MISSED = {"Missed Call", "Voicemail"}
+# Texts from patients: replies to a call-to-text and to an appointment reminder.
+INBOUND_KINDS = ("patient_reply", "reminder_reply")
 # Open Dental statuses no funnel stage knows: planned treatment and schedule notes are no booking.
 NOT_A_BOOKING = {"Planned", "PtNote", "PtNoteCompleted"}
 
@@ -277,7 +279,6 @@ def true_anchors(truth: Truth) -> list[Anchor]:
 def events_by_phone(truth: Truth) -> dict[str, dict[str, list]]:
     """Per caller number, the true times of each kind of event recovery looks at."""
     events: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    line_of = {call["session_sid"]: call["office_number"] for call in truth.calls}
     for call in truth.calls:
         kind = (
             "touch"
@@ -295,13 +296,15 @@ def events_by_phone(truth: Truth) -> dict[str, dict[str, list]]:
             events[call["phoneNumber"]]["call_in"].append(call["start"])
     for message in truth.messages:
         phone = message["phone"]
-        if message["kind"] == "staff_reply":
+        # Appointment reminders are texts from the practice like a staff reply (Twilio cannot
+        # tell them apart), and answers to them are replies like any other.
+        if message["kind"] in ("staff_reply", "reminder"):
             events[phone]["touch"].append(message["sent"])
             events[phone]["staff_text"].append(message["sent"])
-        elif message["kind"] == "patient_reply":
+        elif message["kind"] in INBOUND_KINDS:
             events[phone]["reply"].append(message["sent"])
         else:
-            location = truth.location_of_number[line_of[message["session_sid"]]]
+            location = truth.location_of_number[message["office_number"]]
             events[phone]["auto_text"].append((message["sent"], location, message["status"]))
     return events
 
@@ -492,15 +495,14 @@ def test_unknown_callers_who_never_book_are_lost_new_patients(platform, truth):
 
 
 def test_messaging_counts_equal_the_truth_and_count_each_person_once(platform, truth):
-    line_of = {call["session_sid"]: call["office_number"] for call in truth.calls}
     expected: dict[tuple, Counter] = defaultdict(Counter)
     reached: dict[tuple, set] = defaultdict(set)
     for message in truth.messages:
-        location = truth.location_of_number[line_of[message["session_sid"]]]
+        location = truth.location_of_number[message["office_number"]]
         sent = local(message["sent"], truth.timezone_of_location[location])
         month = sent.date().replace(day=1)
         counts = expected[(location, month)]
-        inbound = message["kind"] == "patient_reply"
+        inbound = message["kind"] in INBOUND_KINDS
         counts["inbound" if inbound else "outbound"] += 1
         counts["automated"] += message["kind"] == "auto_text"
         if not inbound and message["status"] == "delivered":

@@ -12,7 +12,8 @@ def test_demo_runs_the_whole_group_and_verifies_it(demo_platform):
     assert demo_platform.returncode == 0, output[-3000:]
     assert "Staging equals the simulator's world" in output
     for vendor in ("opendental", "carestack", "nexhealth", "twilio", "stripe", "quickbooks"):
-        assert f"extract {vendor} " in output, vendor
+        assert f"full sync {vendor} " in output, vendor
         assert (demo_platform.truth / vendor).is_dir(), vendor
     assert demo_platform.warehouse.exists()
     assert "Patient identity: enquiries by matching outcome" in output
+    assert "Writebacks (exactly once" in output and "pms_payment" in output

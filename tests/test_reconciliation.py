@@ -330,10 +330,15 @@ def test_charges_link_to_the_pms_payments_the_world_says(platform, truth, readab
     }
     charges = rows(platform.warehouse, "select * from marts.fct_charge_reconciliation")
     assert {c["source_charge_id"] for c in charges} == set(links)
+    online = truth["truth_online_payments"].filter(pl.col("posted_pay_num").is_not_null())
+    written_back = set(online["charge_id"])
     for c in charges:
         link = links[c["source_charge_id"]]
         if link["office"] is None:  # a charge no PMS payment records
             assert c["is_posted_to_pms"] is False and c["pms_payment_ref"] is None
+        elif link["charge_id"] in written_back:  # paid online, posted by Chairside
+            assert c["is_written_back"] is True and c["status"] == "ok"
+            assert c["is_posted_to_pms"] is True and c["is_posted_once"] is True
         elif link["office"] in readable_ledgers:
             assert c["is_posted_to_pms"] is True and c["is_posted_once"] is True
             assert (c["pms_connection_id"], c["source_pms_payment_id"]) == (

@@ -41,7 +41,7 @@ def test_the_report_renders_every_chart_in_a_browser(analyst_copy, tmp_path):
     assert result.returncode == 0, result.stderr
     page_html = out.read_text()
     for title in ("Lead funnel", "Call abandonment", "Missed-call recovery",
-                  "Payout reconciliation exceptions", "Data freshness"):  # fmt: skip
+                  "Payout reconciliation exceptions", "Writebacks", "Data freshness"):  # fmt: skip
         assert title in page_html, title
     assert "Covers 20" in page_html  # the period the marts cover
 
@@ -52,9 +52,9 @@ def test_the_report_renders_every_chart_in_a_browser(analyst_copy, tmp_path):
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(out.as_uri())
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 5")
         charts = page.locator(".js-plotly-plot")
-        assert charts.count() == 4
+        assert charts.count() == 5
         for index in range(charts.count()):
             chart = charts.nth(index)
             # Something is drawn: bars, funnel segments or heatmap cells, not an empty frame.
@@ -80,4 +80,5 @@ def test_the_report_asset_shows_the_same_figures(analyst_copy, tmp_path, monkeyp
         assert metadata[name].value == figures[name], name
     assert figures["funnel_leads"] > 0 and figures["calls_offered"] > 0
     assert figures["reconciliation_exceptions"] > 0
+    assert figures["writebacks_done"] > 0
     assert (tmp_path / "asset-report.html").exists()

@@ -64,13 +64,13 @@ def marts(tmp_path):
             """
             create table marts.wb_text_replies as select * from (values
               ('m1', 'SM1', 'phones', 'lakeside', timestamptz '2026-12-01 13:00:00+00',
-               'confirm', 'exact', 'person1', 'a1', 'opendental', 'od_lakeside', '9001', '501',
+               'confirm', 'exact', 1, 'a1', 'opendental', 'od_lakeside', '9001', '501',
                timestamptz '2026-12-03 14:00:00+00', 'scheduled', 'ready'),
               ('m2', 'SM2', 'phones', 'lakeside', timestamptz '2026-12-01 13:30:00+00',
-               'cancel', 'exact', 'person2', 'a2', 'opendental', 'od_lakeside', '9002', '502',
+               'cancel', 'household', 1, 'a2', 'opendental', 'od_lakeside', '9002', '502',
                timestamptz '2026-12-04 14:00:00+00', 'scheduled', 'ready')
             ) as t(message_key, source_message_id, phone_connection_id, org_location_id,
-                   received_at, intent, sender_match_outcome, person_id, appointment_key,
+                   received_at, intent, sender_match_outcome, n_open_appointments, appointment_key,
                    pms_vendor, pms_connection_id, source_appointment_id, source_patient_id,
                    appointment_start_at, appointment_status, writeback_state)
             """

@@ -35,6 +35,7 @@ import polars as pl
 from simulators.quickbooks.discrepancies import discrepancy_frame
 from simulators.stripe.data import (
     DAY,
+    DEMO_ONLINE_PAYMENT_RATE,
     HOUR,
     PAYMENT_TYPES,
     BalanceTransaction,
@@ -110,6 +111,7 @@ DEMO_PROCESSOR = StripeDataSettings(
     orphan_charge_rate=0.02,
     pms_amount_mismatch_rate=0.01,
     fee_anomaly_rate=0.02,
+    online_payment_rate=DEMO_ONLINE_PAYMENT_RATE,  # paid online: Chairside posts them
 )
 DEMO_BOOKS = QuickBooksDataSettings(
     stripe=DEMO_PROCESSOR,

@@ -124,7 +124,8 @@ class Snapshot:
 
 
 class DerivedCache:
-    """Re-derives only when the world's clock or its payments/definitions frames change."""
+    """Re-derives only when the world's clock or the frames it derives from change (payments
+    and definitions; patients, whom online payments name)."""
 
     def __init__(self, world: World, build: Callable[[World], Any]) -> None:
         self._world, self._build = world, build
@@ -135,7 +136,8 @@ class DerivedCache:
     def get(self) -> Any:
         with self._lock, self._world.lock:
             tables = self._world.tables
-            key = (self._world.now_utc, *(id(tables[t]) for t in ("payments", "definitions")))
+            frames = ("payments", "definitions", "patients")
+            key = (self._world.now_utc, *(id(tables[t]) for t in frames))
             key += (tables["payments"].height,)
             if key != self._key:
                 self._value, self._key = self._build(self._world), key

@@ -19,11 +19,22 @@ Known reconciliation discrepancies are off by default (``missing_charge_rate``,
 can switch them on; each is chosen by a stable hash of what it hits, so it stays put as the world
 advances. The truth tables record which charge belongs to which PMS payment, and
 ``simulators.stripe.discrepancies`` lists the discrepancies the account holds.
+
+Online payments (``online_payment_rate``, off by default): patients of the offices whose PMS
+takes a payment write (Open Dental, NexHealth) pay through links the practice texts them. The
+processor has these charges (metadata ``origin: "online"``, ``patient_ref`` = the office and the
+patient's id in its PMS, no ``pms_payment_ref``); the PMS does not, so each is a charge not
+posted to the PMS until Chairside writes it back: a payment whose note carries Chairside's
+marker naming the charge (``writeback.writes.marker``) posts it. ``truth_online_payments`` lists
+them. Each is drawn by stable hashes of its office, day and slot, never from the draws other
+charges use, so switching them on leaves every other charge as it was.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
@@ -31,7 +42,8 @@ from typing import Any
 
 import polars as pl
 
-from simulators.world import World
+from simulators.nexhealth.data import LOCATION_ID_BASE, nex_id
+from simulators.world import OfficeSpec, World
 
 CARD_PAY_TYPES = ("Credit Card", "Patient Portal")
 # metadata.payment_type of a charge. The world has no insurance payments made by card (its
@@ -44,6 +56,21 @@ PAYMENT_TYPES = (
     "outstanding_balance_collection",
     "insurance",
 )
+# Online payments: (payment_type, weight, amount range in cents). Never below $29: card-not-present
+# pricing (2.9% + 30c) stays inside the expected fee band, so online charges alone never make a
+# payout's fees anomalous.
+ONLINE_PAYMENTS = (
+    ("patient_portal", 0.4, (3_000, 45_000)),
+    ("payment_plan", 0.2, (5_000, 30_000)),
+    ("membership", 0.15, (2_900, 5_900)),
+    ("outstanding_balance_collection", 0.25, (3_000, 90_000)),
+)
+# The PMSs Chairside can post a payment to: only their offices' patients get payment links.
+WRITABLE_PMS = ("opendental", "nexhealth")
+# The demo's scale (``online_payment_rate``): a few online payments per office and week.
+DEMO_ONLINE_PAYMENT_RATE = 0.5
+# Chairside's marker on a PMS payment it posted for a charge: "[chairside <key> <charge id>]".
+WRITTEN_BACK = r"\[chairside [^\]]*?\b(ch_[0-9A-Za-z]{24})\]"
 DISPUTE_REASONS = ("fraudulent", "product_not_received", "duplicate", "general", "unrecognized")
 CARD_BRANDS = ("visa", "visa", "mastercard", "amex", "discover")
 DAY = 86_400
@@ -84,6 +111,9 @@ class StripeDataSettings:
     # It only labels the truth: a payout of a few small card-not-present charges can leave the
     # band with ordinary pricing, and the truth says so.
     expected_fee_pct: tuple[float, float] = (1.5, 4.0)
+    # Expected online payments (text-to-pay, plan and membership instalments, balance
+    # collection) per Open Dental or NexHealth office and day; 0 (the default) makes none.
+    online_payment_rate: float = 0.0
 
 
 # --- stable hashing ------------------------------------------------------------------------
@@ -145,6 +175,10 @@ class Charge:
     pms_amount: int | None = None  # cents the PMS payment records (None: no PMS payment)
     refund: Refund | None = None
     dispute: Dispute | None = None
+    # An online payment: paid by the patient through a link; office/pay_num are set once
+    # Chairside posted it to the PMS. patient_id: the patient's id in the office's PMS.
+    online: bool = False
+    patient_id: int | None = None
 
 
 @dataclass
@@ -228,7 +262,13 @@ class StripeData:
         method = "card_present" if c.card_present else "card"
         brand = CARD_BRANDS[_digest("brand", c.id) % len(CARD_BRANDS)]
         metadata = {"payment_type": c.payment_type, "location": c.location}
-        if c.office is not None:
+        if c.online:
+            metadata |= {
+                "patient_ref": f"{c.location}:{c.patient_id}",
+                "pms_clinic_num": str(c.clinic_num),
+                "origin": "online",
+            }
+        elif c.office is not None:
             metadata |= {
                 "patient_ref": f"{c.office}:{c.pat_num}",
                 "pms_payment_ref": f"{c.office}:{c.pay_num}",
@@ -400,14 +440,39 @@ class StripeData:
                         "charge_id": c.id,
                         "office": c.office,
                         "PayNum": c.pay_num,
-                        "PatNum": c.pat_num,
+                        "PatNum": c.pat_num if c.office is not None else None,
                     }
                     for c in self.charges
                 ]
             ),
             "truth_stripe_unrecorded_payments": self.unrecorded,
+            "truth_online_payments": self.online_frame(),
         }
 
+    def online_frame(self) -> pl.DataFrame:
+        """The online payments: which office's patient paid, and whether it is posted yet."""
+        rows = [
+            (c.id, c.location, self.pms_of.get(c.location), c.patient_id, c.pat_num,
+             c.clinic_num, c.payment_type, c.amount, c.fee, c.created, c.pay_num)
+            for c in self.charges
+            if c.online
+        ]  # fmt: skip
+        return pl.DataFrame(rows, schema=ONLINE_SCHEMA, orient="row")
+
+
+ONLINE_SCHEMA = {
+    "charge_id": pl.String,
+    "office": pl.String,
+    "pms": pl.String,
+    "patient_id": pl.Int64,  # the patient's id in the office's PMS (Open Dental PatNum, ...)
+    "PatNum": pl.Int64,  # the world's key of that patient record
+    "clinic_num": pl.Int64,
+    "payment_type": pl.String,
+    "amount_cents": pl.Int64,
+    "fee_cents": pl.Int64,
+    "created": pl.Int64,  # UTC epoch seconds
+    "posted_pay_num": pl.Int64,  # the PMS payment Chairside posted it as (null: not yet)
+}
 
 _BT_DESCRIPTIONS = {
     "charge": "Dental care payment",
@@ -446,7 +511,9 @@ def card_payments(world: World) -> pl.DataFrame:
     types = definitions.filter(
         (pl.col("Category") == 10) & pl.col("ItemName").is_in(CARD_PAY_TYPES)
     ).select("office", pl.col("DefNum").alias("PayType"), pl.col("ItemName").alias("pay_type"))
-    cards = payments.join(types, on=["office", "PayType"])
+    # A payment Chairside posted for a charge is that charge, not a new card payment.
+    posted = pl.col("PayNote").fill_null("").str.contains("[chairside ", literal=True)
+    cards = payments.filter(~posted).join(types, on=["office", "PayType"])
     # Card payments are stamped when entered and never edited: SecDateTEdit is the charge time.
     parts = [
         cards.filter(pl.col("office") == o.key).with_columns(
@@ -522,6 +589,7 @@ def derive(world: World, settings: StripeDataSettings | None = None) -> StripeDa
         if not skip
     ]
     charges += _orphan_charges(world, s, now)
+    charges += _online_charges(world, s, now)
     charges.sort(key=lambda c: (c.created, c.id))
     refunds, disputes = _refunds_and_disputes(seed, charges, s, now)
     txns = _movements(charges, refunds, disputes, s, now)
@@ -598,6 +666,124 @@ def _orphan_charges(world: World, s: StripeDataSettings, now: int) -> list[Charg
                 )
         day += timedelta(days=1)
     return out
+
+
+def written_back(world: World) -> dict[str, tuple[str, int]]:
+    """Charge id -> (office, PayNum) of the PMS payment Chairside posted it as."""
+    with world.lock:
+        payments = world.tables["payments"]
+    notes = payments.select(
+        "office", "PayNum", charge=pl.col("PayNote").str.extract(WRITTEN_BACK, 1)
+    ).drop_nulls("charge")
+    return {charge: (office, paynum) for office, paynum, charge in notes.iter_rows()}
+
+
+class _PatientRing:
+    """An office's patients on a hash ring: a draw picks the first one (clockwise) that was
+    registered before the payment day and is an active patient. A patient joining or leaving
+    the office moves only the picks that landed on them, so payments keep their patient as the
+    world advances (unless that very patient is later made inactive)."""
+
+    def __init__(self, seed: int, patients: pl.DataFrame) -> None:
+        rows = sorted(
+            (unit(seed, "online-ring", pat), pat, status, entry, clinic)
+            for pat, status, entry, clinic in patients.select(
+                "PatNum", "PatStatus", "SecDateEntry", "ClinicNum"
+            ).iter_rows()
+        )
+        self.keys = [row[0] for row in rows]
+        self.rows = [row[1:] for row in rows]
+
+    def pick(self, draw: float, day: date) -> tuple[int, int] | None:
+        """(PatNum, ClinicNum) of the patient ``draw`` lands on, among those eligible on ``day``."""
+        start, n = bisect_left(self.keys, draw), len(self.rows)
+        for k in range(n):
+            pat, status, entry, clinic = self.rows[(start + k) % n]
+            if status == "Patient" and entry is not None and entry < day:
+                return pat, clinic
+        return None
+
+
+def _online_charges(world: World, s: StripeDataSettings, now: int) -> list[Charge]:
+    """Payments patients made through links the practice texted them (no PMS payment)."""
+    if s.online_payment_rate <= 0:
+        return []
+    seed = world.spec.seed
+    slots = max(1, math.ceil(2 * s.online_payment_rate))
+    chance = s.online_payment_rate / slots
+    first = (world.spec.now_utc - timedelta(days=world.spec.history_days)).date()
+    posted = written_back(world)
+    with world.lock:
+        patients = world.tables["patients"]
+    out = []
+    for index, office in enumerate(world.spec.offices):
+        if office.pms not in WRITABLE_PMS:
+            continue
+        ring = _PatientRing(seed, patients.filter(pl.col("office") == office.key))
+        day = first
+        while midnight(day) <= now:
+            for slot in range(slots):
+                key = (office.key, day, slot)
+                if unit(seed, "online", *key) >= chance:
+                    continue
+                # US daytime and evening: 13:00 to 03:00 UTC.
+                created = (
+                    midnight(day) + 13 * HOUR + int(unit(seed, "online-time", *key) * 14 * HOUR)
+                )
+                patient = ring.pick(unit(seed, "online-patient", *key), day)
+                if created <= now and patient is not None:
+                    out.append(
+                        _online_charge(seed, s, office, index, key, created, patient, posted)
+                    )
+            day += timedelta(days=1)
+    return out
+
+
+def _online_charge(
+    seed, s, office: OfficeSpec, index: int, key, created, patient, posted
+) -> Charge:
+    kinds = [kind for kind, _, _ in ONLINE_PAYMENTS]
+    weights = [weight for _, weight, _ in ONLINE_PAYMENTS]
+    kind = _weighted(unit(seed, "online-type", *key), kinds, weights)
+    low, high = next(span for k, _, span in ONLINE_PAYMENTS if k == kind)
+    amount = low + int(unit(seed, "online-amount", *key) * (high - low))
+    if kind in ("payment_plan", "membership"):
+        amount = max(low, amount // 100 * 100)  # instalments are whole dollars
+    pat_num, clinic = patient
+    charge_id = stable_id("ch", seed, "online", *key)
+    office_key, pay_num = posted.get(charge_id, (None, None))
+    return Charge(
+        id=charge_id,
+        created=created,
+        amount=amount,
+        fee=fee_cents(amount, False, s, anomalous_pricing(seed, created, s)),
+        card_present=False,
+        payment_type=kind,
+        location=office.key,
+        office=office_key,
+        pay_num=pay_num,
+        pat_num=pat_num,
+        clinic_num=clinic,
+        online=True,
+        patient_id=pms_patient_id(office, index, pat_num),
+    )
+
+
+def _weighted(draw: float, names: list[str], weights: list[float]) -> str:
+    total, edge = sum(weights), 0.0
+    for name, weight in zip(names, weights, strict=True):
+        edge += weight / total
+        if draw < edge:
+            return name
+    return names[-1]
+
+
+def pms_patient_id(office: OfficeSpec, index: int, pat_num: int) -> int:
+    """The id the office's PMS simulator serves for a patient (``index``: the office's position
+    in the world spec): NexHealth's own ids, Open Dental's PatNum."""
+    if office.pms == "nexhealth":
+        return nex_id(LOCATION_ID_BASE + index, pat_num)
+    return pat_num
 
 
 def _refunds_and_disputes(

@@ -353,6 +353,9 @@ def export(sim: TwilioSimulator, directory: Path) -> None:
         frame.write_parquet(directory / f"twilio_{entity}.parquet")
     wire.truth_calls(log, now).write_parquet(directory / "truth_twilio_calls.parquet")
     wire.truth_messages(log, now).write_parquet(directory / "truth_twilio_messages.parquet")
+    wire.truth_reminder_replies(log, now).write_parquet(
+        directory / "truth_reminder_replies.parquet"
+    )
     lines_frame(sim.world).write_parquet(directory / "twilio_numbers.parquet")
 
 

@@ -18,6 +18,11 @@ Unanswered sessions get a call-to-text (an ``outbound-api`` SMS seconds later, u
 landlines), sometimes a patient reply and a staff reply, and then a redial by the caller, an
 ``outbound-api`` callback (within an hour, within a day) or nothing.
 
+Appointment reminders (``reminder_rate``, off by default): the practice texts patients it may
+text about a visit some days ahead (``reminder`` messages from the clinic's line); a share
+answer from their phone (``reminder_reply``) to confirm, to cancel, or with something that is
+neither. The truth names the appointment and patient as the office's PMS serves them.
+
 Every draw is seeded by the session's stable id (the day and slot of a random call, the AptNum
 or CommlogNum of an anchored one), and SIDs are hashes of it, so nothing already derived
 changes when the world advances: new sessions appear, and what the clock has not reached yet
@@ -31,6 +36,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from simulators.carestack import wire as carestack_wire
+from simulators.nexhealth.data import LOCATION_ID_BASE, nex_id
 from simulators.twilio.records import (
     Caller,
     Leg,
@@ -38,6 +45,7 @@ from simulators.twilio.records import (
     Message,
     PhoneLog,
     PhoneSettings,
+    ReminderRef,
     Session,
     sid,
 )
@@ -51,10 +59,12 @@ __all__ = [
     "Message",
     "PhoneLog",
     "PhoneSettings",
+    "ReminderRef",
     "Session",
     "derive",
     "lines",
     "lines_frame",
+    "pms_id_offsets",
     "sid",
 ]
 
@@ -101,6 +111,25 @@ def lines_frame(world: World) -> pl.DataFrame:
     )
 
 
+def pms_id_offsets(world: World) -> dict[str, int]:
+    """Office -> what its PMS simulator adds to a world key (PatNum, AptNum) to make its id:
+    nothing for Open Dental, the account slot for CareStack, the location for NexHealth."""
+    slots = {
+        office.key: slot
+        for account in carestack_wire.accounts(world).values()
+        for slot, office in account.slots()
+    }
+    offsets = {}
+    for index, office in enumerate(world.spec.offices):
+        if office.pms == "carestack":
+            offsets[office.key] = slots[office.key] * carestack_wire.ID_STRIDE
+        elif office.pms == "nexhealth":
+            offsets[office.key] = nex_id(LOCATION_ID_BASE + index, 0)
+        else:
+            offsets[office.key] = 0
+    return offsets
+
+
 def derive(world: World, settings: PhoneSettings | None = None) -> PhoneLog:
     """Every call leg and message of the phone log up to the end of the world's local day."""
     settings = settings or PhoneSettings()
@@ -109,9 +138,10 @@ def derive(world: World, settings: PhoneSettings | None = None) -> PhoneLog:
         tables = {name: world.tables[name] for name in WORLD_TABLES}
     log = PhoneLog(lines(world))
     since = int((world.spec.now_utc - timedelta(days=settings.history_days)).timestamp())
+    offsets = pms_id_offsets(world)
     for office in world.spec.offices:
         office_lines = [line for line in log.lines if line.office == office.key]
-        OfficeLog(world.spec.seed, settings, office, office_lines, tables, log).build(
-            since, int(now.timestamp())
-        )
+        OfficeLog(
+            world.spec.seed, settings, office, office_lines, tables, log, offsets[office.key]
+        ).build(since, int(now.timestamp()))
     return log

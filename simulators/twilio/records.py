@@ -29,6 +29,20 @@ class PhoneSettings:
     call_to_text: bool = True
     open_hour: int = 8
     close_hour: int = 17
+    # Appointment reminders texted from the office's line to the patient's phone: the share of
+    # scheduled visits reminded (0, the default, sends none), how many days ahead and at which
+    # local hour, and how patients answer (a share reply; of those, some cancel, some write
+    # something that is neither, the rest confirm).
+    reminder_rate: float = 0.0
+    reminder_days_before: int = 2
+    reminder_hour: int = 11
+    reminder_reply_rate: float = 0.5
+    reminder_cancel_share: float = 0.12
+    reminder_other_share: float = 0.08
+
+
+# The demo's scale (``reminder_rate``): most scheduled visits get a text reminder.
+DEMO_REMINDER_RATE = 0.8
 
 
 @dataclass(frozen=True)
@@ -69,12 +83,23 @@ class Leg:
     status: str  # the final status, reached at ``end``
 
 
+@dataclass(frozen=True)
+class ReminderRef:
+    """The appointment a reminder (or a reply to one) is about, in world and PMS ids."""
+
+    apt_num: int  # the world's AptNum
+    appointment_id: int  # the id the office's PMS serves for it
+    pat_num: int
+    patient_id: int
+    intent: str | None = None  # replies: confirm | cancel | other
+
+
 @dataclass
 class Message:
     sid: str
-    session_sid: str
+    session_sid: str | None  # None: not part of a call session (reminders and their replies)
     line: Line
-    kind: str  # auto_text | patient_reply | staff_reply
+    kind: str  # auto_text | patient_reply | staff_reply | reminder | reminder_reply
     direction: str
     from_: str
     to: str
@@ -83,6 +108,7 @@ class Message:
     status: str  # the final status
     error_code: int | None
     caller: Caller
+    reminder: ReminderRef | None = None
 
 
 @dataclass

@@ -10,6 +10,7 @@ import math
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -22,6 +23,7 @@ from simulators.twilio.records import (
     Message,
     PhoneLog,
     PhoneSettings,
+    ReminderRef,
     Session,
     sid,
 )
@@ -64,6 +66,21 @@ STAFF_REPLIES = (
     "We're open 8-5 weekdays. Would you like us to book you in?",
     "Yes, we're in network. Want us to find you a time?",
 )
+REMINDER_TEXT = (
+    "Reminder: your appointment at {line} is on {when}. Reply C to confirm or X to cancel."
+)
+# What patients answer a reminder with, by intent.
+REMINDER_REPLIES = {
+    "confirm": ("C", "Yes", "confirm", "Confirmed!", "yes see you then"),
+    "cancel": ("X", "Cancel", "cancel pls", "I need to cancel"),
+    "other": ("what time?", "Is that at the Main St office?", "Can I bring my son too?"),
+}
+# Statuses an appointment can have now if it was on the schedule when its reminder went out
+# (a Broken one only if it broke after that).
+_REMINDED_STATUSES = ("Scheduled", "Complete", "Broken")
+# A reminder never goes out this soon after an unanswered call from the same number: a text
+# then would read as the call's automatic text-back.
+_CLEAR_OF_CALLS_S = 10 * 60
 _COMMLOG_NOTES = {kind: COMMLOG_KINDS[kind][4] for kind in (CANCEL_CALL, MISSED_CALL, BALANCE_CALL)}
 
 
@@ -118,11 +135,43 @@ def _e164(phone: str) -> str:
     return f"+1{phone}"
 
 
+def _seconds(local: datetime) -> int:
+    """A world (office-local, naive) datetime as local epoch seconds."""
+    return int((local - _EPOCH).total_seconds())
+
+
+def _clear_of(at: int, call_ends) -> int:
+    """``at``, or later, so that no unanswered call ended shortly before it."""
+    while any(0 <= at - end <= _CLEAR_OF_CALLS_S for end in call_ends):
+        at += 15 * MINUTE
+    return at
+
+
+class _ReminderDraws(NamedTuple):
+    """Every draw of one reminder, made up front in one order whatever is used."""
+
+    reminded: float
+    jitter: int
+    replies: float
+    delay: int
+    intent: float
+    body: float
+
+    @classmethod
+    def of(cls, rng: random.Random) -> _ReminderDraws:
+        reminded, jitter, replies = rng.random(), rng.randrange(30 * MINUTE), rng.random()
+        delay = MINUTE + int(rng.expovariate(1 / (40 * MINUTE)))
+        return cls(reminded, jitter, replies, delay, rng.random(), rng.random())
+
+
 class OfficeLog:
     """Appends one office's sessions, legs and messages (since ``since``) to a ``PhoneLog``."""
 
-    def __init__(self, seed, settings, office: OfficeSpec, office_lines, tables, log: PhoneLog):
+    def __init__(
+        self, seed, settings, office: OfficeSpec, office_lines, tables, log: PhoneLog, id_offset=0
+    ):
         self.seed, self.settings, self.office, self.log = seed, settings, office, log
+        self.id_offset = id_offset  # the office's PMS serves a world key k as id_offset + k
         self.lines = {line.clinic_num: line for line in office_lines}
         self.clock = _Clock(office.timezone, settings)
         self.tables = tables
@@ -165,6 +214,8 @@ class OfficeLog:
             self._random_calls(day, since)
         self._bookings(since, now)
         self._commlog_calls(since, now)
+        if self.settings.reminder_rate > 0:
+            self._reminders(since, now)
 
     def _random_calls(self, day: int, since: int) -> None:
         key = f"{self.office.key}:day:{day}"
@@ -435,21 +486,110 @@ class OfficeLog:
             self._message(s, "staff_reply", "outbound-api", body, s.staff_reply_at)
 
     def _message(self, s, kind, direction, body, at, undeliverable=False) -> Message:
+        return self._sms(s.key, s.sid, s.line, s.caller, kind, direction, body, at, undeliverable)
+
+    def _sms(
+        self, key, session_sid, line, caller, kind, direction, body, at, undeliverable=False
+    ) -> Message:
         inbound = direction == "inbound"
         message = Message(
-            sid=sid("SM", self.seed, s.key, kind),
-            session_sid=s.sid,
-            line=s.line,
+            sid=sid("SM", self.seed, key, kind),
+            session_sid=session_sid,
+            line=line,
             kind=kind,
             direction=direction,
-            from_=s.caller.phone if inbound else s.line.number,
-            to=s.line.number if inbound else s.caller.phone,
+            from_=caller.phone if inbound else line.number,
+            to=line.number if inbound else caller.phone,
             body=body,
             created=at,
             status="received" if inbound else "undelivered" if undeliverable else "delivered",
             # 30006: landline or unreachable carrier.
             error_code=30006 if undeliverable else None,
-            caller=s.caller,
+            caller=caller,
         )
         self.log.messages.append(message)
         return message
+
+    # -- appointment reminders -------------------------------------------------------------
+
+    def _reminders(self, since: int, now: int) -> None:
+        """Texts reminding patients of a visit some days ahead, and what they answer.
+
+        A visit is reminded if it was on the schedule when the reminder went out: booked before
+        then and still Scheduled, since completed, or broken only afterwards. Nothing here
+        changes as the world advances: a reminder sent is kept whatever became of the visit.
+        """
+        textable = self._textable()
+        unanswered = self._unanswered_call_ends()
+        rows = (
+            self._office("appointments")
+            .filter(pl.col("AptStatus").is_in(_REMINDED_STATUSES))
+            .select("AptNum", "PatNum", "AptStatus", "AptDateTime", "SecDateTEntry", "DateTStamp")
+            .sort("AptNum")
+        )
+        for apt, pat, status, start, entered, stamp in rows.iter_rows():
+            if pat not in textable or start is None or entered is None:
+                continue
+            key = f"{self.office.key}:reminder:{apt}"
+            draws = _ReminderDraws.of(self._rng(key))
+            visit = self.clock.utc(_seconds(start))
+            day = _seconds(start) // DAY - self.settings.reminder_days_before
+            at = self.clock.utc(day * DAY + self.settings.reminder_hour * HOUR + draws.jitter)
+            caller = self.patients[pat][0]
+            at = _clear_of(at, unanswered.get(caller.phone, ()))
+            reminded = draws.reminded < self.settings.reminder_rate
+            if not (reminded and since <= at <= now and at < visit):
+                continue
+            if self.clock.utc(_seconds(entered)) > at:
+                continue  # booked after the reminders went out
+            if status == "Broken" and (stamp is None or self.clock.utc(_seconds(stamp)) <= at):
+                continue  # cancelled before the reminder
+            self._reminder(key, apt, pat, start, at, visit, draws)
+
+    def _reminder(self, key, apt, pat, start, at, visit, draws: _ReminderDraws) -> None:
+        caller, _, clinic = self.patients[pat]
+        line = self._line(clinic)
+        ref = ReminderRef(apt, self.id_offset + apt, pat, self.id_offset + pat)
+        when = start.strftime("%a %b %d at %I:%M %p")
+        text = REMINDER_TEXT.format(line=line.name, when=when)
+        landline = self._rng(caller.phone + ":landline").random() < self.settings.landline_share
+        reminder = self._sms(
+            key, None, line, caller, "reminder", "outbound-api", text, at, landline
+        )
+        reminder.reminder = ref
+        reply_at = at + draws.delay
+        replies = draws.replies < self.settings.reminder_reply_rate
+        if landline or not replies or reply_at >= visit - HOUR:
+            return
+        cancel, other = self.settings.reminder_cancel_share, self.settings.reminder_other_share
+        kind = (
+            "cancel"
+            if draws.intent < cancel
+            else "other"
+            if draws.intent < cancel + other
+            else "confirm"
+        )
+        pool = REMINDER_REPLIES[kind]
+        body_text = pool[int(draws.body * len(pool))]
+        reply = self._sms(key, None, line, caller, "reminder_reply", "inbound", body_text, reply_at)
+        reply.reminder = replace(ref, intent=kind)
+
+    def _textable(self) -> set[int]:
+        """Patients the practice can text: a number on the record, texting not refused, and a
+        phone the person answers."""
+        rows = self._office("patients").filter(
+            (pl.col("TxtMsgOk") != "No")
+            & ((pl.col("WirelessPhone") != "") | (pl.col("HmPhone") != ""))
+        )
+        return {pat for pat in rows["PatNum"] if pat in self.patients}
+
+    def _unanswered_call_ends(self) -> dict[str, list[int]]:
+        ends: dict[str, list[int]] = {}
+        for s in self.log.sessions:
+            if (
+                s.line.office == self.office.key
+                and s.direction == "inbound"
+                and s.outcome != "answered"
+            ):
+                ends.setdefault(s.caller.phone, []).append(s.end)
+        return ends

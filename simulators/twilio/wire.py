@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -336,13 +336,14 @@ def truth_messages(log: PhoneLog, now: int) -> pl.DataFrame:
             m.caller.person_id,
             m.caller.household_id,
             m.created,
+            m.line.number,
         )
         for m in log.messages
         if m.created <= now
     ]
     schema = {
         "sid": _S,
-        "session_sid": _S,
+        "session_sid": _S,  # null for reminders and replies to them (no call session)
         "office": _S,
         "clinic_num": _I,
         "kind": _S,
@@ -351,6 +352,55 @@ def truth_messages(log: PhoneLog, now: int) -> pl.DataFrame:
         "person_id": _I,
         "household_id": _I,
         "created": _I,
+        "office_number": _S,  # the practice's line the text went from or to
     }
     frame = pl.DataFrame(rows, schema=schema, orient="row")
     return frame.with_columns(pl.from_epoch("created", time_unit="s").dt.replace_time_zone("UTC"))
+
+
+def truth_reminder_replies(log: PhoneLog, now: int) -> pl.DataFrame:
+    """Every reply to an appointment reminder received by ``now``, with what the patient meant.
+
+    ``appointment_id`` / ``patient_id`` are the ids the office's PMS serves (Open Dental's
+    AptNum/PatNum; CareStack's and NexHealth's own ids); ``AptNum`` / ``PatNum`` the world's.
+    """
+    reminder_sid = {m.reminder: m.sid for m in log.messages if m.kind == "reminder"}
+    rows = [
+        (
+            m.sid,
+            reminder_sid.get(replace(m.reminder, intent=None)),
+            m.line.office,
+            m.line.clinic_num,
+            m.line.number,
+            m.caller.phone,
+            m.reminder.appointment_id,
+            m.reminder.apt_num,
+            m.reminder.patient_id,
+            m.reminder.pat_num,
+            m.caller.person_id,
+            m.reminder.intent,
+            m.body,
+            m.created,
+        )
+        for m in log.messages
+        if m.kind == "reminder_reply" and m.reminder is not None and m.created <= now
+    ]
+    return pl.DataFrame(rows, schema=TRUTH_REMINDER_REPLIES_SCHEMA, orient="row")
+
+
+TRUTH_REMINDER_REPLIES_SCHEMA = {
+    "sid": _S,
+    "reminder_sid": _S,
+    "office": _S,
+    "clinic_num": _I,
+    "office_number": _S,
+    "phone": _S,
+    "appointment_id": _I,
+    "AptNum": _I,
+    "patient_id": _I,
+    "PatNum": _I,
+    "person_id": _I,
+    "intent": _S,  # confirm | cancel | other
+    "body": _S,
+    "received": _I,  # UTC epoch seconds
+}

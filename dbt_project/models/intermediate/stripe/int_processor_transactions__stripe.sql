@@ -11,7 +11,8 @@
 -- * source_charge_id: the charge the movement belongs to (a charge itself, a refund's or a
 --   dispute's charge); its metadata (our integration's convention, set per charge) gives the
 --   location, the PMS payment and patient ids and the payment type, for refunds and disputes too.
--- * org_location_id: metadata.location naming an organisation location, or naming a PMS
+-- * org_location_id: metadata.location naming an organisation location (by its id or its
+--   configured processor_location_ref), or naming a PMS
 --   connection whose location with that ClinicNum (metadata.pms_clinic_num, 0 = none) is the
 --   only one; NULL otherwise (location_ref keeps the raw value).
 
@@ -74,7 +75,7 @@ charges as (
 
 organisation_locations as (
 
-    select location_id, connection_id, clinic_num
+    select location_id, connection_id, clinic_num, processor_location_ref
     from {{ source('organisation', 'locations') }}
 
 ),
@@ -161,7 +162,7 @@ select
     with_metadata._extracted_at
 from with_metadata
 left join organisation_locations as by_id
-    on with_metadata.location_ref = by_id.location_id
+    on with_metadata.location_ref in (by_id.location_id, by_id.processor_location_ref)
 left join pms_locations
     on with_metadata.location_ref = pms_locations.connection_id
     and with_metadata.pms_clinic_num = pms_locations.clinic_num

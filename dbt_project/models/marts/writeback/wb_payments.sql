@@ -3,7 +3,8 @@
 -- to post to. writeback/plan.py decides, per payment type setting, whether and when to write.
 --
 -- A charge names its patient as `<office>:<PMS patient id>` (metadata patient_ref), where the
--- office is a connection id (Open Dental) or an organisation location id (CareStack, NexHealth).
+-- office is a connection id (Open Dental) or an organisation location (CareStack, NexHealth), by
+-- its id or processor_location_ref.
 -- writeback_state:
 --   ready           the patient is in the warehouse and the PMS takes payment writes
 --   written         a PMS payment already carries this charge's marker
@@ -30,7 +31,7 @@ refunds as (
 
 org_locations as (
 
-    select location_id, connection_id, vendor, clinic_num, pms_location_id
+    select location_id, connection_id, vendor, clinic_num, pms_location_id, processor_location_ref
     from {{ source('organisation', 'locations') }}
 
 ),
@@ -67,7 +68,7 @@ targeted as (
     left join connections
         on connections.connection_id = referenced.patient_office
     left join org_locations as by_location
-        on by_location.location_id = referenced.patient_office
+        on referenced.patient_office in (by_location.location_id, by_location.processor_location_ref)
     left join org_locations as charge_location
         on charge_location.location_id = referenced.org_location_id
 

@@ -1,13 +1,16 @@
 -- Patients' text replies that confirm or cancel an appointment: one row per inbound text whose
 -- words say confirm or cancel (organisation.reply_words), with the appointment it applies to.
--- The reply applies to the sender's next appointment that is still scheduled, starting within
--- writeback.statuses.horizon_days after the text; the sender must resolve to one person
--- (identity_enquiries: exactly one person carries the number), never a household.
+-- The practice reminds the number it holds for the patient, so a reply applies to the
+-- appointments of the patients registered with the sender's number (a household may share
+-- one): the one appointment among them starting within writeback.statuses.horizon_days after
+-- the text. No person is linked on the number: the appointment is what the reply answers, and
+-- when the number's patients have more than one appointment in that window, staff decide.
 -- writeback_state:
---   ready           one person, one next appointment, in a PMS that takes status writes
+--   ready           one appointment, still scheduled (to confirm) or open (to cancel), in a PMS
+--                   that takes status writes
 --   applied         the appointment already shows the requested status
---   no_person       the number is unknown or shared by a household: staff decide
---   no_appointment  the person has no scheduled appointment in the horizon
+--   ambiguous       the number's patients have several appointments in the window: staff decide
+--   no_appointment  none in the window (or the visit already happened)
 --   unsupported     the PMS's API takes no status writes (CareStack): staff enter it
 -- The text itself is never published: only its intent.
 
@@ -67,49 +70,63 @@ replies as (
 
 senders as (
 
-    select enquiry_key as message_key, match_outcome, person_id
+    select enquiry_key as message_key, match_outcome, phone_e164
     from {{ ref('identity_enquiries') }}
     where enquiry_type = 'text'
 
 ),
 
-appointments as (
+number_patients as (
 
+    -- Every patient record registered with each number (E.164).
+    select distinct unnest(phones) as phone_e164, patient_key
+    from {{ ref('identity_patient_traits') }}
+
+),
+
+candidates as (
+
+    -- For a reply: the appointments of the number's patients in the window. Open ones are
+    -- those the reply can still act on (a confirmation: still unconfirmed; a cancellation:
+    -- scheduled or confirmed); the others are the reply's already applied, or were cancelled.
     select
-        persons.person_id,
+        replies.message_key,
         appointments.appointment_key,
         appointments.source_system,
         appointments.connection_id,
         appointments.source_appointment_id,
         appointments.source_patient_id,
         appointments.canonical_status,
-        appointments.start_at
-    from {{ ref('int_appointments') }} as appointments
-    inner join {{ ref('identity_patient_persons') }} as persons
-        on persons.patient_key = appointments.patient_key
-
-),
-
-candidates as (
-
-    -- For a reply: the person's appointments that were still open when the text came.
-    select
-        replies.message_key,
-        appointments.*,
-        row_number() over (
-            partition by replies.message_key
-            order by appointments.start_at, appointments.appointment_key
-        ) as rank
+        appointments.start_at,
+        case replies.intent
+            when 'confirm' then appointments.canonical_status = 'scheduled'
+            else appointments.canonical_status in ('scheduled', 'confirmed')
+        end as is_open
     from replies
     cross join settings
     inner join senders using (message_key)
-    inner join appointments
-        on appointments.person_id = senders.person_id
+    inner join number_patients using (phone_e164)
+    inner join {{ ref('int_appointments') }} as appointments
+        on appointments.patient_key = number_patients.patient_key
         and appointments.start_at > replies.received_at
         and appointments.start_at <= replies.received_at + to_days(settings.horizon_days)
         and appointments.canonical_status in ('scheduled', 'confirmed', 'cancelled', 'no_show',
                                               'cancelled_or_no_show', 'unscheduled')
-    where senders.match_outcome = 'exact'
+
+),
+
+ranked as (
+
+    -- The appointment a reply applies to: the open one (the earliest, when several make the
+    -- reply ambiguous), else the earliest in the window.
+    select
+        *,
+        count(*) filter (where is_open) over (partition by message_key) as n_open,
+        row_number() over (
+            partition by message_key
+            order by is_open desc, start_at, appointment_key
+        ) as rank
+    from candidates
 
 )
 
@@ -121,7 +138,7 @@ select
     replies.received_at,
     replies.intent,
     senders.match_outcome as sender_match_outcome,
-    senders.person_id,
+    coalesce(candidates.n_open, 0) as n_open_appointments,
     candidates.appointment_key,
     candidates.source_system as pms_vendor,
     candidates.connection_id as pms_connection_id,
@@ -130,18 +147,17 @@ select
     candidates.start_at as appointment_start_at,
     candidates.canonical_status as appointment_status,
     case
-        when coalesce(senders.match_outcome, 'none') <> 'exact' then 'no_person'
         when candidates.appointment_key is null then 'no_appointment'
-        when replies.intent = 'confirm' and candidates.canonical_status = 'confirmed' then 'applied'
-        when replies.intent = 'cancel'
-            and candidates.canonical_status not in ('scheduled', 'confirmed') then 'applied'
-        when replies.intent = 'confirm' and candidates.canonical_status <> 'scheduled'
-            then 'no_appointment'
+        when candidates.n_open > 1 then 'ambiguous'
+        when candidates.n_open = 0 and replies.intent = 'confirm'
+            and candidates.canonical_status = 'confirmed' then 'applied'
+        when candidates.n_open = 0 and replies.intent = 'cancel' then 'applied'
+        when candidates.n_open = 0 then 'no_appointment'
         when candidates.source_system not in ('opendental', 'nexhealth') then 'unsupported'
         else 'ready'
     end as writeback_state
 from replies
 left join senders using (message_key)
-left join candidates
+left join ranked as candidates
     on candidates.message_key = replies.message_key
     and candidates.rank = 1
