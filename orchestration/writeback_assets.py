@@ -125,7 +125,10 @@ def apply_operator_decision(context: dg.OpExecutionContext, config: OperatorDeci
     if config.action not in ("retry", "skip"):
         raise dg.Failure(f"action must be 'retry' or 'skip', not {config.action!r}")
     act = outbox.retry if config.action == "retry" else outbox.skip
-    changed = act(config.keys, config.operator, config.reason or None)
+    try:
+        changed = act(config.keys, config.operator, config.reason or None)
+    except (KeyError, ValueError) as error:  # an unknown key, or a write in the wrong state
+        raise dg.Failure(str(error).strip("'\"")) from None
     snapshot.export(outbox, paths.landing_root())
     context.log.info(f"{config.action}: {len(changed)} write(s) by {config.operator}")
 
