@@ -33,14 +33,20 @@ from typing import Any
 
 import httpx
 import orjson
-from pydantic import ValidationError
 
 from chairside.config import NexHealthConnection
 from extract.http import ApiClient, ApiError
 from extract.nexhealth.connector import open_client
 from writeback.deliver import Failed, Outcome, Sent, Unknown
 from writeback.outbox import Row
-from writeback.writes import AppointmentCancel, AppointmentConfirm, PmsPayment, marker, parse
+from writeback.writes import (
+    AppointmentCancel,
+    AppointmentConfirm,
+    PmsPayment,
+    marker,
+    parse_row,
+    vendor_number,
+)
 
 log = logging.getLogger("chairside.writeback.nexhealth")
 
@@ -121,7 +127,7 @@ class NexHealthDestination:
         sender = self._senders.get(row.kind)
         if sender is None:
             return Failed(f"NexHealth does not take {row.kind} writes")
-        payload = _payload(row)
+        payload = parse_row(row)
         if isinstance(payload, Failed):
             return payload
         try:
@@ -135,7 +141,7 @@ class NexHealthDestination:
         location = self._location(p)
         if isinstance(location, Failed):
             return location
-        patient_id = _number(p.patient_id)
+        patient_id = vendor_number(p.patient_id)
         if patient_id is None:
             return Failed("patient_id is not a NexHealth patient id")
         name = p.pms_pay_type or self.settings.default_pay_type
@@ -173,7 +179,7 @@ class NexHealthDestination:
         return Sent(str(remote_id))
 
     def _patch(self, p: AppointmentConfirm | AppointmentCancel, flag: str) -> Outcome:
-        appointment_id = _number(p.appointment_id)
+        appointment_id = vendor_number(p.appointment_id)
         if appointment_id is None:
             return Failed("appointment_id is not a NexHealth appointment id")
         endpoint = f"/appointments/{appointment_id}"
@@ -187,12 +193,12 @@ class NexHealthDestination:
     # -- lookups -----------------------------------------------------------------------------
 
     def _find(self, row: Row) -> str | None:
-        payload = _payload(row)
+        payload = parse_row(row)
         if isinstance(payload, Failed) or row.kind == "commlog":
             return None
         if row.kind == "pms_payment":
             return self._find_payment(row, payload)
-        appointment_id = _number(payload.appointment_id)
+        appointment_id = vendor_number(payload.appointment_id)
         flag = "confirmed" if row.kind == "appointment_confirm" else "cancelled"
         if appointment_id is not None and self._flag(appointment_id, flag):
             return str(appointment_id)
@@ -200,7 +206,7 @@ class NexHealthDestination:
 
     def _find_payment(self, row: Row, p: PmsPayment) -> str | None:
         location = self._location(p)
-        patient_id = _number(p.patient_id)
+        patient_id = vendor_number(p.patient_id)
         if isinstance(location, Failed) or patient_id is None:
             return None
         needle = f"[chairside {row.key} "
@@ -261,7 +267,7 @@ class NexHealthDestination:
 
     def _location(self, p: PmsPayment) -> int | Failed:
         if p.location_ref:
-            location = _number(p.location_ref)
+            location = vendor_number(p.location_ref)
             return location if location is not None else Failed("location_ref is not a location id")
         if len(self.location_ids) == 1:
             return self.location_ids[0]
@@ -287,19 +293,6 @@ def open_destination(
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _payload(row: Row) -> Any:
-    try:
-        return parse(row.kind, row.payload)
-    except ValidationError as error:
-        # Name the fields only: pydantic's message would quote the values.
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return Failed(f"invalid {row.kind} payload: {', '.join(fields)}")
-
-
-def _number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
 
 
 def _data(response: httpx.Response) -> dict:

@@ -33,7 +33,6 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import orjson
-from pydantic import ValidationError
 
 from chairside.config import OpenDentalConnection
 from extract.http import ApiClient, ApiError
@@ -46,7 +45,8 @@ from writeback.writes import (
     Commlog,
     PmsPayment,
     marker,
-    parse,
+    parse_row,
+    vendor_number,
 )
 
 log = logging.getLogger("chairside.writeback.opendental")
@@ -134,7 +134,7 @@ class OpenDentalDestination:
         sender = self._senders.get(row.kind)
         if sender is None:
             return Failed(f"Open Dental does not take {row.kind} writes")
-        payload = _payload(row)
+        payload = parse_row(row)
         if isinstance(payload, Failed):
             return payload
         try:
@@ -145,7 +145,7 @@ class OpenDentalDestination:
             raise
 
     def _payment(self, row: Row, p: PmsPayment) -> Outcome:
-        pat_num = _number(p.patient_id)
+        pat_num = vendor_number(p.patient_id)
         if pat_num is None:
             return Failed("patient_id is not an Open Dental PatNum")
         body: dict[str, Any] = {
@@ -166,7 +166,7 @@ class OpenDentalDestination:
                 return self._unknown_definition(PAYMENT_TYPES, "payment type", name, setting)
             body["PayType"] = pay_type
         if p.location_ref:
-            clinic = _number(p.location_ref)
+            clinic = vendor_number(p.location_ref)
             if clinic is None:
                 return Failed("location_ref is not an Open Dental ClinicNum")
             body["ClinicNum"] = clinic
@@ -174,7 +174,7 @@ class OpenDentalDestination:
         return self._created(response, "POST /payments", "PayNum")
 
     def _confirm(self, row: Row, p: AppointmentConfirm) -> Outcome:
-        apt_num = _number(p.appointment_id)
+        apt_num = vendor_number(p.appointment_id)
         if apt_num is None:
             return Failed("appointment_id is not an Open Dental AptNum")
         name = self.settings.confirmed_definition
@@ -187,7 +187,7 @@ class OpenDentalDestination:
         return self._updated(response, f"PUT {endpoint}", str(apt_num))
 
     def _break(self, row: Row, p: AppointmentCancel) -> Outcome:
-        apt_num = _number(p.appointment_id)
+        apt_num = vendor_number(p.appointment_id)
         if apt_num is None:
             return Failed("appointment_id is not an Open Dental AptNum")
         endpoint = f"/appointments/{apt_num}/Break"
@@ -198,7 +198,7 @@ class OpenDentalDestination:
         return self._updated(response, f"PUT {endpoint}", str(apt_num))
 
     def _commlog(self, row: Row, p: Commlog) -> Outcome:
-        pat_num = _number(p.patient_id)
+        pat_num = vendor_number(p.patient_id)
         if pat_num is None:
             return Failed("patient_id is not an Open Dental PatNum")
         name = self.settings.commlog_type
@@ -242,14 +242,14 @@ class OpenDentalDestination:
     # -- lookups -----------------------------------------------------------------------------
 
     def _find(self, row: Row) -> str | None:
-        payload = _payload(row)
+        payload = parse_row(row)
         if isinstance(payload, Failed):
             return None  # send() fails it with the reason
         if row.kind == "pms_payment":
             return self._find_marked(row, "/payments", payload.patient_id, "PayNote", "PayNum")
         if row.kind == "commlog":
             return self._find_marked(row, "/commlogs", payload.patient_id, "Note", "CommlogNum")
-        apt_num = _number(payload.appointment_id)
+        apt_num = vendor_number(payload.appointment_id)
         if apt_num is None:
             return None
         if row.kind == "appointment_confirm":
@@ -265,7 +265,7 @@ class OpenDentalDestination:
         """The record of the patient whose text carries the row's marker. Every record of the
         patient is read, with no date filter: our clock and the office's may disagree, and a
         missed record would be written twice."""
-        pat_num = _number(patient_id)
+        pat_num = vendor_number(patient_id)
         if pat_num is None:
             return None
         needle = f"[chairside {row.key} "
@@ -327,19 +327,6 @@ def open_destination(
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def _payload(row: Row) -> Any:
-    try:
-        return parse(row.kind, row.payload)
-    except ValidationError as error:
-        # Name the fields only: pydantic's message would quote the values.
-        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-        return Failed(f"invalid {row.kind} payload: {', '.join(fields)}")
-
-
-def _number(text: str | None) -> int | None:
-    return int(text) if text is not None and text.strip().isdigit() else None
 
 
 def _with_marker(note: str, key: str, source_ref: str) -> str:

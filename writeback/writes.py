@@ -11,7 +11,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from writeback.deliver import Failed
 
 
 class _Payload(BaseModel):
@@ -106,3 +108,18 @@ PAYLOADS: dict[str, type[_Payload]] = {
 
 def parse(kind: str, payload: dict) -> _Payload:
     return PAYLOADS[kind].model_validate(payload)
+
+
+def parse_row(row) -> _Payload | Failed:
+    """An outbox row's payload, or the failure naming the fields that break it (never their
+    values: pydantic's message would quote them)."""
+    try:
+        return parse(row.kind, row.payload)
+    except ValidationError as error:
+        fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
+        return Failed(f"invalid {row.kind} payload: {', '.join(fields)}")
+
+
+def vendor_number(text: str | None) -> int | None:
+    """A vendor's numeric id from its text form (None when it is not a number)."""
+    return int(text) if text is not None and text.strip().isdigit() else None
