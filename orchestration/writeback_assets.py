@@ -10,7 +10,7 @@ from chairside import paths
 from chairside.config import Organisation, load_organisation
 from writeback import snapshot
 from writeback.outbox import Outbox
-from writeback.run import plan_writes, send_due
+from writeback.run import plan_writes, quickbooks_mapping_problems, send_due
 
 WRITEBACK_MARTS = ("wb_payments", "wb_text_replies", "wb_call_summaries", "wb_payout_deposit_lines")
 OUTBOX_KEY = dg.AssetKey(["writeback", "outbox"])
@@ -30,7 +30,15 @@ def build_writeback_asset() -> dg.AssetsDefinition:
         group_name="writeback",
         deps=[dg.AssetKey(["marts", name]) for name in WRITEBACK_MARTS],
         pool="writeback",
-        check_specs=[dg.AssetCheckSpec("no_failed_writes", asset=OUTBOX_KEY)],
+        check_specs=[
+            dg.AssetCheckSpec("no_failed_writes", asset=OUTBOX_KEY),
+            dg.AssetCheckSpec(
+                "quickbooks_mapping_valid",
+                asset=OUTBOX_KEY,
+                description="Every account, class and department writeback.quickbooks names "
+                "exists in the company's live chart (passes when QuickBooks writeback is off).",
+            ),
+        ],
         description="Plans the writes the writeback settings ask for (PMS payments, appointment "
         "confirmations/cancellations, call commlogs, QuickBooks deposits) into the outbox and "
         "sends the due ones, exactly once (writeback/).",
@@ -39,6 +47,7 @@ def build_writeback_asset() -> dg.AssetsDefinition:
         organisation = load_organisation(paths.config_path())
         outbox = Outbox(paths.outbox_path())
         now = datetime.now(UTC)
+        mapping = quickbooks_mapping_problems(organisation, paths.landing_root())
         try:
             planned = plan_writes(organisation, outbox, paths.analyst_copy_path(), now)
             reports = send_due(organisation, outbox, paths.landing_root(), now)
@@ -68,6 +77,12 @@ def build_writeback_asset() -> dg.AssetsDefinition:
                 else "no failed writes"
             ),
             metadata={"failed": len(failures)},
+        )
+        yield dg.AssetCheckResult(
+            check_name="quickbooks_mapping_valid",
+            passed=not mapping,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="; ".join(mapping) or "every mapped name resolves (or QuickBooks is off)",
         )
 
     return writeback_outbox

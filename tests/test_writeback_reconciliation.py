@@ -34,6 +34,7 @@ from writeback.deliver import deliver
 from writeback.destinations import destination_for
 from writeback.outbox import Outbox
 from writeback.plan import plan
+from writeback.run import quickbooks_mapping_problems
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +76,7 @@ def organisation(stripe, qbo, cut_over: str) -> Organisation:
                     "fee_account": "Merchant Fees",
                     "refund_account": "Patient Refunds",
                     "income_accounts": INCOME,
+                    "default_income_account": INCOME["card_terminal"],
                     "batch_size": 10,
                 }
             },
@@ -110,6 +112,21 @@ def test_written_deposits_balance_and_reconcile_with_their_payouts(tmp_path, mon
     ):
         org = organisation(stripe, qbo, cut_over.isoformat())
         prepare_landing(landing, org)
+        # The mapping is checked against the company's live chart before anything is sent.
+        assert quickbooks_mapping_problems(org, landing) == []
+        wrong = org.model_copy(
+            update={
+                "writeback": org.writeback.model_copy(
+                    update={
+                        "quickbooks": org.writeback.quickbooks.model_copy(
+                            update={"bank_account": "Merchant Fees"}
+                        )
+                    }
+                )
+            }
+        )
+        (problem,) = quickbooks_mapping_problems(wrong, landing)
+        assert problem.startswith("writeback.quickbooks.bank_account:")
         for entity in STRIPE.entities:
             sync_stripe(stripe_connection(stripe), entity, landing_root=landing, mode="full")
         sync_books(qbo, landing)

@@ -68,6 +68,18 @@ def send_due(
     return reports
 
 
+def quickbooks_mapping_problems(organisation: Organisation, landing_root: Path) -> list[str]:
+    """The QuickBooks mapping checked against the company's live chart of accounts (none when
+    QuickBooks writeback is off): one line per name that does not resolve, naming the setting."""
+    books = organisation.writeback.quickbooks
+    if not books.enabled:
+        return []
+    from writeback.quickbooks import config_mapping
+
+    with destination_for(organisation, books.connection, landing_root) as destination:
+        return destination.validate_mapping(config_mapping(books))
+
+
 def run(
     organisation: Organisation,
     outbox: Outbox,
