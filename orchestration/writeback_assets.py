@@ -93,22 +93,32 @@ def build_writeback_job(asset: dg.AssetsDefinition) -> dg.JobDefinition:
 
 
 def build_writeback_sensor(job: dg.JobDefinition) -> dg.SensorDefinition:
-    """Instant writes: a run within a minute of new writeback marts (i.e. of the payment or
-    reply reaching the warehouse). Stopped by default: turning it on starts vendor writes."""
+    """Instant writes: a writeback run within a minute of a build that refreshed the writeback
+    marts (i.e. of the payment or reply reaching the warehouse). The cursor is the time of the
+    newest materialization seen. Stopped by default: turning it on starts vendor writes."""
 
-    @dg.multi_asset_sensor(
-        monitored_assets=[dg.AssetKey(["marts", name]) for name in WRITEBACK_MARTS],
+    @dg.sensor(
+        name="writeback_after_build",
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        name="writeback_after_build",
+        description="Runs writeback_job after each build of the writeback marts.",
     )
-    def writeback_after_build(context: dg.MultiAssetSensorEvaluationContext):
-        latest = context.latest_materialization_records_by_key()
-        if not any(latest.values()):
-            return
-        context.advance_all_cursors()
-        yield dg.RunRequest()
+    def writeback_after_build(context: dg.SensorEvaluationContext):
+        newest = max(
+            (
+                event.timestamp
+                for name in WRITEBACK_MARTS
+                if (event := context.instance.get_latest_materialization_event(
+                    dg.AssetKey(["marts", name])
+                ))
+            ),
+            default=0,
+        )  # fmt: skip
+        if newest <= float(context.cursor or 0):
+            return dg.SkipReason("no new build of the writeback marts")
+        context.update_cursor(str(newest))
+        return dg.RunRequest(run_key=f"writeback-{newest}")
 
     return writeback_after_build
 

@@ -100,3 +100,53 @@ def test_a_refused_write_fails_the_check_and_ops_retry_or_skip_it(platform, open
     checks = {c.check_name: c for c in again.get_asset_check_evaluations()}
     assert checks["no_failed_writes"].passed  # nothing failed any more; nothing was written twice
     assert list(written(opendental.url)["markers"].values()) == [1]
+
+
+def test_the_sensor_asks_for_one_writeback_per_build_and_the_schedule_runs_daily():
+    from chairside.config import Organisation
+    from orchestration.writeback_assets import (
+        build_writeback_job,
+        build_writeback_schedule,
+        build_writeback_sensor,
+    )
+
+    job = build_writeback_job(build_writeback_asset())
+    sensor = build_writeback_sensor(job)
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED  # vendor writes are opt-in
+    instance = dg.DagsterInstance.ephemeral()
+    first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert not first.run_requests  # no build yet
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(dg.AssetKey(["marts", "wb_payments"]))
+    )
+    built = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert len(built.run_requests) == 1
+    again = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, cursor=built.cursor))
+    assert not again.run_requests  # the same build is written back once
+
+    organisation = Organisation.model_validate(
+        {
+            "id": "g",
+            "name": "G",
+            "connections": [
+                {
+                    "id": "books",
+                    "vendor": "quickbooks",
+                    "base_url": "http://127.0.0.1:9",
+                    "token_url": "http://127.0.0.1:9/token",
+                    "realm_id": "1",
+                    "client_id_env": "QB_ID",
+                    "client_secret_env": "QB_SECRET",
+                    "refresh_token_env": "QB_TOKEN",
+                    "timezone": "America/Chicago",
+                }
+            ],
+            "sync": {"schedule_timezone": "America/Chicago"},
+            "writeback": {"daily_at": "17:45"},
+        }
+    )
+    schedule = build_writeback_schedule(organisation, job)
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (
+        "45 17 * * *",
+        "America/Chicago",
+    )
