@@ -88,7 +88,11 @@ def test_definitions_wire_landing_assets_to_dbt_staging(pipeline):
     landing = graph.get(dg.AssetKey(["landing", "opendental", "patients"]))
     assert landing.partitions_def.get_partition_keys() == ["od_riverside", "od_lakeside"]
     schedules = {s.name: s for s in repo.schedules}
-    assert set(schedules) == {"opendental_hourly_incremental_sync", "opendental_daily_full_sync"}
+    assert set(schedules) == {
+        "opendental_hourly_incremental_sync",
+        "opendental_daily_full_sync",
+        "daily_writeback",
+    }
     assert all(s.default_status == dg.DefaultScheduleStatus.STOPPED for s in schedules.values())
     dbt_asset = repo.resolve_assets_def(staging_keys[0])
     assert dbt_asset.op.pool == "duckdb_writer"
