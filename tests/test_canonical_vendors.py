@@ -148,20 +148,22 @@ def land_organisation(landing: Path, numbers: dict[str, str | None]) -> None:
     locations = [
         {"location_id": loc, "location_name": loc, "connection_id": loc.split("-")[0],
          "vendor": "opendental" if loc.startswith("od_") else "carestack",
-         "clinic_num": int(loc.split("-")[1]), "pms_location_id": None}
+         "clinic_num": int(loc.split("-")[1]), "pms_location_id": None,
+         "processor_location_ref": None}
         for loc in sorted(set(mapped.values()))
     ] + [
         {"location_id": "hillcrest", "location_name": "Hilcrest Family Dental",
          "connection_id": CS_CONNECTION, "vendor": "carestack", "clinic_num": None,
-         "pms_location_id": None},
+         "pms_location_id": None, "processor_location_ref": None},
         {"location_id": "bayview", "location_name": "Bayview Dental Care",
          "connection_id": CS_CONNECTION, "vendor": "carestack", "clinic_num": None,
-         "pms_location_id": None},
+         "pms_location_id": None, "processor_location_ref": None},
     ]  # fmt: skip
     text = pa.string()
     location_schema = pa.schema([
         ("location_id", text), ("location_name", text), ("connection_id", text),
         ("vendor", text), ("clinic_num", pa.int64()), ("pms_location_id", text),
+        ("processor_location_ref", text),
     ])  # fmt: skip
     number_schema = pa.schema([("connection_id", text), ("phone_number", text),
                                ("location_id", text)])  # fmt: skip
