@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from extract.http import ApiClient
 from writeback.outbox import Outbox, Row
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,23 @@ class Destination(Protocol):
     def send(self, rows: list[Row]) -> dict[str, Outcome]:
         """Send the rows; an outcome per key. Exceptions mean every row's outcome is unknown."""
         ...
+
+
+class ClientDestination:
+    """A destination that owns one ApiClient: usable as a context manager."""
+
+    def __init__(self, target: str, client: ApiClient):
+        self.target = target
+        self.client = client
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass

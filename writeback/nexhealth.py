@@ -27,7 +27,7 @@ response was lost may not be listed yet when it is looked up.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,7 @@ from chairside.config import NexHealthConnection
 from extract.http import ApiClient, ApiError
 from extract.nexhealth.connector import open_client
 from writeback.deliver import Failed, Outcome, Sent, Unknown
+from writeback.one_by_one import OneByOneDestination, capped
 from writeback.outbox import Row
 from writeback.writes import (
     AppointmentCancel,
@@ -52,7 +53,6 @@ log = logging.getLogger("chairside.writeback.nexhealth")
 
 PER_PAGE = 1000  # the documented maximum
 MAX_PAGES = 1000
-REASON_CHARS = 200
 NO_COMMLOGS = "NexHealth has no commlog endpoint; enter by hand"
 
 
@@ -64,8 +64,9 @@ class NexHealthWriteSettings:
     currency: str = "USD"
 
 
-class NexHealthDestination:
-    batch_size = 1
+class NexHealthDestination(OneByOneDestination):
+    vendor = "NexHealth"
+    log = log
 
     def __init__(
         self,
@@ -76,66 +77,19 @@ class NexHealthDestination:
         subdomain: str,
         location_ids: tuple[int, ...] | list[int] = (),
     ):
-        self.target = target
-        self.client = client
+        super().__init__(target, client)
         self.settings = settings or NexHealthWriteSettings()
         self.subdomain = subdomain
         self.location_ids = tuple(location_ids)
         self._payment_types: dict[int, dict[str, int]] = {}
-        self._senders: dict[str, Callable[[Row, Any], Outcome]] = {
+        self.senders = {
             "pms_payment": self._payment,
             "appointment_confirm": lambda row, p: self._patch(p, "confirmed"),
             "appointment_cancel": lambda row, p: self._patch(p, "cancelled"),
+            "commlog": lambda row, p: Failed(NO_COMMLOGS),  # no request: nothing to send to
         }
 
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> NexHealthDestination:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # -- Destination -------------------------------------------------------------------------
-
-    def send(self, rows: list[Row]) -> dict[str, Outcome]:
-        outcomes = {}
-        for row in rows:
-            outcome = self._send(row)
-            _log_outcome(self.target, row, outcome)
-            outcomes[row.key] = outcome
-        return outcomes
-
-    def lookup(self, rows: list[Row]) -> dict[str, str]:
-        found = {}
-        for row in rows:
-            remote_id = self._find(row)
-            if remote_id is not None:
-                log.info(
-                    "nexhealth[%s] %s %s: already written (%s)",
-                    self.target, row.kind, row.key, remote_id,
-                )  # fmt: skip
-                found[row.key] = remote_id
-        return found
-
     # -- sending -----------------------------------------------------------------------------
-
-    def _send(self, row: Row) -> Outcome:
-        if row.kind == "commlog":
-            return Failed(NO_COMMLOGS)
-        sender = self._senders.get(row.kind)
-        if sender is None:
-            return Failed(f"NexHealth does not take {row.kind} writes")
-        payload = parse_row(row)
-        if isinstance(payload, Failed):
-            return payload
-        try:
-            return sender(row, payload)
-        except ApiError as error:  # the token request, or a read before the write
-            if error.status in (401, 403):
-                return Failed(_access_refused(error.status, error.endpoint))
-            raise
 
     def _payment(self, row: Row, p: PmsPayment) -> Outcome:
         location = self._location(p)
@@ -170,7 +124,7 @@ class NexHealthDestination:
         }
         params = {"subdomain": self.subdomain, "location_id": location}
         response = self.client.write_json("POST", "/payments", json=body, params=params)
-        refused = _refusal(response, "POST /payments")
+        refused = self._refusal(response, "POST /payments")
         if refused is not None:
             return refused
         remote_id = _data(response).get("id")
@@ -188,7 +142,7 @@ class NexHealthDestination:
         )
         if response.status_code == 400 and self._flag(appointment_id, flag):
             return Sent(str(appointment_id))  # set already (by us before, or by the office)
-        return _refusal(response, f"PATCH {endpoint}") or Sent(str(appointment_id))
+        return self._refusal(response, f"PATCH {endpoint}") or Sent(str(appointment_id))
 
     # -- lookups -----------------------------------------------------------------------------
 
@@ -276,6 +230,25 @@ class NexHealthDestination:
             f"{len(self.location_ids)} location_ids, not one"
         )
 
+    def _access_refused(self, status: int, endpoint: str) -> str:
+        return (
+            f"NexHealth {status}: the API key was refused or may not use {endpoint} for this "
+            "institution; fix the key or its access, then retry the write"
+        )
+
+    def _explanation(self, response: httpx.Response) -> str:
+        """NexHealth's error strings (``{code: false, error: [...]}``), one line, capped."""
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            body = None
+        errors = body.get("error") if isinstance(body, dict) else None
+        if isinstance(errors, list) and errors:
+            return capped("; ".join(str(e) for e in errors))
+        if isinstance(body, dict) and body.get("description"):
+            return capped(str(body["description"]))
+        return capped(response.reason_phrase or f"HTTP {response.status_code}")
+
 
 def open_destination(
     connection: NexHealthConnection,
@@ -302,50 +275,3 @@ def _data(response: httpx.Response) -> dict:
         return {}
     data = body.get("data") if isinstance(body, dict) else None
     return data if isinstance(data, dict) else {}
-
-
-def _refusal(response: httpx.Response, endpoint: str) -> Outcome | None:
-    """None for a success; Failed for a refusal that cannot succeed unchanged; Unknown for an
-    answer that says nothing about whether the write happened."""
-    status = response.status_code
-    if status in (200, 201):
-        return None
-    if status in (401, 403):
-        return Failed(f"{_access_refused(status, endpoint)} ({_errors(response)})")
-    if status in (408, 429) or status >= 500:
-        return Unknown(f"NexHealth answered HTTP {status} to {endpoint}")
-    return Failed(f"NexHealth {status}: {_errors(response)}")
-
-
-def _access_refused(status: int, endpoint: str) -> str:
-    return (
-        f"NexHealth {status}: the API key was refused or may not use {endpoint} for this "
-        "institution; fix the key or its access, then retry the write"
-    )
-
-
-def _errors(response: httpx.Response) -> str:
-    """NexHealth's error strings (``{code: false, error: [...]}``), one line, capped."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    errors = body.get("error") if isinstance(body, dict) else None
-    if isinstance(errors, list) and errors:
-        text = "; ".join(str(e) for e in errors)
-    elif isinstance(body, dict) and body.get("description"):
-        text = str(body["description"])
-    else:
-        text = response.reason_phrase or f"HTTP {response.status_code}"
-    text = " ".join(text.split())
-    return text if len(text) <= REASON_CHARS else f"{text[: REASON_CHARS - 3]}..."
-
-
-def _log_outcome(target: str, row: Row, outcome: Outcome) -> None:
-    where = f"nexhealth[{target}] {row.kind} {row.key}"
-    if isinstance(outcome, Sent):
-        log.info("%s: written (%s)", where, outcome.remote_id)
-    elif isinstance(outcome, Failed):
-        log.warning("%s: refused: %s", where, outcome.reason)
-    else:
-        log.warning("%s: outcome unknown: %s", where, outcome.error)

@@ -25,7 +25,7 @@ destination. Logs carry ids and counts only.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +38,7 @@ from chairside.config import OpenDentalConnection
 from extract.http import ApiClient, ApiError
 from extract.opendental.connector import OD_DATETIME, open_client
 from writeback.deliver import Failed, Outcome, Sent, Unknown
+from writeback.one_by_one import OneByOneDestination, capped
 from writeback.outbox import Row
 from writeback.writes import (
     AppointmentCancel,
@@ -54,7 +55,6 @@ log = logging.getLogger("chairside.writeback.opendental")
 PAYMENT_TYPES, CONFIRMATIONS, COMMLOG_TYPES = 10, 2, 27  # definition categories (DefCat)
 PAGE = 100  # the remote API's page size maximum
 MAX_PAGES = 1000  # a lookup that pages further than this is not converging
-REASON_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,9 @@ class OpenDentalWriteSettings:
     default_pay_type: str | None = None
 
 
-class OpenDentalDestination:
-    batch_size = 1
+class OpenDentalDestination(OneByOneDestination):
+    vendor = "Open Dental"
+    log = log
 
     def __init__(
         self,
@@ -82,67 +83,18 @@ class OpenDentalDestination:
         *,
         timezone: str,
     ):
-        self.target = target
-        self.client = client
+        super().__init__(target, client)
         self.settings = settings or OpenDentalWriteSettings()
         self.zone = ZoneInfo(timezone)  # the office's: Open Dental times are its wall clock
         self._definitions: dict[int, dict[str, int]] = {}
-        self._senders: dict[str, Callable[[Row, Any], Outcome]] = {
+        self.senders = {
             "pms_payment": self._payment,
             "appointment_confirm": self._confirm,
             "appointment_cancel": self._break,
             "commlog": self._commlog,
         }
 
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> OpenDentalDestination:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    # -- Destination -------------------------------------------------------------------------
-
-    def send(self, rows: list[Row]) -> dict[str, Outcome]:
-        outcomes = {}
-        for row in rows:
-            outcome = self._send(row)
-            _log_outcome(self.target, row, outcome)
-            outcomes[row.key] = outcome
-        return outcomes
-
-    def lookup(self, rows: list[Row]) -> dict[str, str]:
-        found = {}
-        for row in rows:
-            remote_id = self._find(row)
-            if remote_id is not None:
-                log.info(
-                    "opendental[%s] %s %s: already written (%s)",
-                    self.target,
-                    row.kind,
-                    row.key,
-                    remote_id,
-                )
-                found[row.key] = remote_id
-        return found
-
     # -- sending -----------------------------------------------------------------------------
-
-    def _send(self, row: Row) -> Outcome:
-        sender = self._senders.get(row.kind)
-        if sender is None:
-            return Failed(f"Open Dental does not take {row.kind} writes")
-        payload = parse_row(row)
-        if isinstance(payload, Failed):
-            return payload
-        try:
-            return sender(row, payload)
-        except ApiError as error:  # a read before the write (definitions, appointment)
-            if error.status in (401, 403):
-                return Failed(_access_refused(error.status, error.endpoint))
-            raise
 
     def _payment(self, row: Row, p: PmsPayment) -> Outcome:
         pat_num = vendor_number(p.patient_id)
@@ -221,7 +173,7 @@ class OpenDentalDestination:
     # -- answers -----------------------------------------------------------------------------
 
     def _created(self, response: httpx.Response, endpoint: str, key: str) -> Outcome:
-        refused = _refusal(response, endpoint)
+        refused = self._refusal(response, endpoint)
         if refused is not None:
             return refused
         remote_id = _created_id(response, key)
@@ -230,7 +182,7 @@ class OpenDentalDestination:
         return Sent(remote_id)
 
     def _updated(self, response: httpx.Response, endpoint: str, remote_id: str) -> Outcome:
-        return _refusal(response, endpoint) or Sent(remote_id)
+        return self._refusal(response, endpoint) or Sent(remote_id)
 
     def _unknown_definition(self, category: int, what: str, name: str, setting: str) -> Failed:
         known = ", ".join(sorted(self._definitions.get(category, {}))) or "none"
@@ -311,6 +263,25 @@ class OpenDentalDestination:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(self.zone).strftime(OD_DATETIME)
 
+    def _access_refused(self, status: int, endpoint: str) -> str:
+        return (
+            f"Open Dental {status}: the API key was refused or lacks the permission for "
+            f"{endpoint}; fix the key or its permission, then retry the write"
+        )
+
+    def _explanation(self, response: httpx.Response) -> str:
+        """Open Dental's error text (plain, or a JSON string), one line, capped."""
+        text = response.text.strip()
+        if text.startswith('"'):
+            try:
+                decoded = orjson.loads(text)
+                text = decoded if isinstance(decoded, str) else text
+            except orjson.JSONDecodeError:
+                pass
+        if text.startswith("<"):  # an HTML error page from a proxy
+            text = ""
+        return capped(text or response.reason_phrase or f"HTTP {response.status_code}")
+
 
 def open_destination(
     connection: OpenDentalConnection,
@@ -333,41 +304,6 @@ def _with_marker(note: str, key: str, source_ref: str) -> str:
     return f"{note} {marker(key, source_ref)}".strip()
 
 
-def _refusal(response: httpx.Response, endpoint: str) -> Outcome | None:
-    """None for a success; Failed for a refusal that cannot succeed unchanged; Unknown for an
-    answer that says nothing about whether the write happened."""
-    status = response.status_code
-    if status in (200, 201):
-        return None
-    if status in (401, 403):
-        return Failed(f"{_access_refused(status, endpoint)} ({_explanation(response)})")
-    if status in (408, 429) or status >= 500:
-        return Unknown(f"Open Dental answered HTTP {status} to {endpoint}")
-    return Failed(f"Open Dental {status}: {_explanation(response)}")
-
-
-def _access_refused(status: int, endpoint: str) -> str:
-    return (
-        f"Open Dental {status}: the API key was refused or lacks the permission for {endpoint}; "
-        "fix the key or its permission, then retry the write"
-    )
-
-
-def _explanation(response: httpx.Response) -> str:
-    """Open Dental's error text (plain, or a JSON string), one line, capped."""
-    text = response.text.strip()
-    if text.startswith('"'):
-        try:
-            decoded = orjson.loads(text)
-            text = decoded if isinstance(decoded, str) else text
-        except orjson.JSONDecodeError:
-            pass
-    if text.startswith("<"):  # an HTML error page from a proxy
-        text = ""
-    text = " ".join(text.split()) or response.reason_phrase or f"HTTP {response.status_code}"
-    return text if len(text) <= REASON_CHARS else f"{text[: REASON_CHARS - 3]}..."
-
-
 def _created_id(response: httpx.Response, key: str) -> str | None:
     try:
         body = orjson.loads(response.content)
@@ -377,13 +313,3 @@ def _created_id(response: httpx.Response, key: str) -> str | None:
         return str(body[key])
     tail = response.headers.get("Location", "").rstrip("/").rpartition("/")[2]
     return tail if tail.isdigit() else None
-
-
-def _log_outcome(target: str, row: Row, outcome: Outcome) -> None:
-    where = f"opendental[{target}] {row.kind} {row.key}"
-    if isinstance(outcome, Sent):
-        log.info("%s: written (%s)", where, outcome.remote_id)
-    elif isinstance(outcome, Failed):
-        log.warning("%s: refused: %s", where, outcome.reason)
-    else:
-        log.warning("%s: outcome unknown: %s", where, outcome.error)

@@ -52,7 +52,7 @@ from pydantic import ValidationError
 from chairside.config import QuickBooksConnection, QuickBooksWriteback
 from extract.http import ApiError, RateLimiter
 from extract.quickbooks.connector import open_client
-from writeback.deliver import Failed, Outcome, Rejected, Sent, Unknown
+from writeback.deliver import ClientDestination, Failed, Outcome, Rejected, Sent, Unknown
 from writeback.outbox import Row
 from writeback.writes import QboDeposit, marker
 
@@ -72,7 +72,7 @@ class QuickBooksWriteError(RuntimeError):
     """An answer that leaves the outcome unknown (5xx, severe fault, unreadable body)."""
 
 
-class QuickBooksDestination:
+class QuickBooksDestination(ClientDestination):
     def __init__(
         self,
         connection: QuickBooksConnection,
@@ -86,26 +86,16 @@ class QuickBooksDestination:
     ):
         if not 1 <= batch_size <= MAX_BATCH_ITEMS:
             raise ValueError(f"batch_size must be 1 to {MAX_BATCH_ITEMS}")
+        super().__init__(connection.id, open_client(connection, landing_root, transport))
         self.connection = connection
-        self.target = connection.id
         self.batch_size = batch_size
         self.throttle_wait_s = throttle_wait_s
-        self.client = open_client(connection, landing_root, transport)
         # Our pacing, not the connection's read rate: every request, reads included, counts.
         self.client.limiter = RateLimiter(requests_per_minute / 60)
         self._batches = RateLimiter(batch_requests_per_minute / 60)
         self._base = f"/v3/company/{connection.realm_id}"
         self._chart: dict[str, list[dict]] | None = None
         self.throttled = 0  # throttle answers that reached us after the client's own retries
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> QuickBooksDestination:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     # -- the chart of accounts ----------------------------------------------------------------
 

@@ -51,20 +51,9 @@ def send_due(
     wanted = targets or sorted({row.target for row in outbox.rows()})
     reports = []
     for target in wanted:
-        destination = destination_for(organisation, target, landing_root)
-        try:
-            reports.append(
-                deliver(
-                    outbox,
-                    destination,
-                    now=now,
-                    max_attempts=organisation.writeback.max_attempts,
-                )
-            )
-        finally:
-            close = getattr(destination, "close", None)
-            if close:
-                close()
+        with destination_for(organisation, target, landing_root) as destination:
+            max_attempts = organisation.writeback.max_attempts
+            reports.append(deliver(outbox, destination, now=now, max_attempts=max_attempts))
     return reports
 
 
