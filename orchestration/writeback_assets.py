@@ -2,15 +2,13 @@
 as an asset check, a sensor for instant writes, a daily schedule, and an operator job to retry
 or skip failed writes. The work itself is plain Python (writeback/)."""
 
-from datetime import UTC, datetime
-
 import dagster as dg
 
 from chairside import paths
 from chairside.config import Organisation, load_organisation
 from writeback import snapshot
 from writeback.outbox import Outbox
-from writeback.run import plan_writes, quickbooks_mapping_problems, send_due
+from writeback.run import quickbooks_mapping_problems, run
 
 WRITEBACK_MARTS = ("wb_payments", "wb_text_replies", "wb_call_summaries", "wb_payout_deposit_lines")
 OUTBOX_KEY = dg.AssetKey(["writeback", "outbox"])
@@ -46,20 +44,16 @@ def build_writeback_asset() -> dg.AssetsDefinition:
     def writeback_outbox(context: dg.AssetExecutionContext):
         organisation = load_organisation(paths.config_path())
         outbox = Outbox(paths.outbox_path())
-        now = datetime.now(UTC)
         mapping = quickbooks_mapping_problems(organisation, paths.landing_root())
-        try:
-            planned = plan_writes(organisation, outbox, paths.analyst_copy_path(), now)
-            reports = send_due(organisation, outbox, paths.landing_root(), now)
-        finally:
-            snapshot.export(outbox, paths.landing_root())
+        done = run(organisation, outbox, paths.analyst_copy_path(), paths.landing_root())
+        reports = done.deliveries
         for report in reports:
             context.log.info(f"writeback {report.target}: {report.as_metadata()}")
         failures = _failures(outbox)
         counts = outbox.counts()
         yield dg.MaterializeResult(
             metadata={
-                **{f"planned_{k}": v for k, v in planned.items()},
+                **{f"planned_{k}": v for k, v in done.planned.items()},
                 "sent": sum(r.sent for r in reports),
                 "found_already_written": sum(r.found for r in reports),
                 "failed_total": len(failures),

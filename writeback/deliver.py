@@ -161,6 +161,7 @@ def deliver(
                 )
     except SenderBusy:
         report.busy = True
+        log.warning("writeback %s: another sender holds it; nothing sent", destination.target)
     log.info(
         "writeback %s: %s sent, %s already there, %s failed, %s unknown",
         destination.target,

@@ -27,10 +27,6 @@ class RunReport:
     planned: dict[str, int] = field(default_factory=dict)
     deliveries: list[DeliveryReport] = field(default_factory=list)
 
-    @property
-    def failed(self) -> list[tuple[str, str]]:
-        return [f for d in self.deliveries for f in d.failed]
-
 
 def plan_writes(
     organisation: Organisation, outbox: Outbox, database: Path, now: datetime
@@ -75,11 +71,17 @@ def run(
     database: Path,
     landing_root: Path,
     now: datetime | None = None,
+    *,
+    plan_first: bool = True,
+    targets: list[str] | None = None,
 ) -> RunReport:
+    """Plan (unless told not to), send what is due, and export the outbox for dbt."""
     now = now or datetime.now(UTC)
-    report = RunReport(planned=plan_writes(organisation, outbox, database, now))
+    report = RunReport()
     try:
-        report.deliveries = send_due(organisation, outbox, landing_root, now)
+        if plan_first:
+            report.planned = plan_writes(organisation, outbox, database, now)
+        report.deliveries = send_due(organisation, outbox, landing_root, now, targets)
     finally:
         snapshot.export(outbox, landing_root)
     return report
@@ -93,14 +95,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", action="append", help="only this connection (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    organisation = load_organisation(paths.config_path())
-    outbox = Outbox(paths.outbox_path())
-    now = datetime.now(UTC)
-    if not args.send_only:
-        plan_writes(organisation, outbox, paths.analyst_copy_path(), now)
-    reports = send_due(organisation, outbox, paths.landing_root(), now, args.target)
-    snapshot.export(outbox, paths.landing_root())
-    return 1 if any(r.failed or r.unknown for r in reports) else 0
+    report = run(
+        load_organisation(paths.config_path()),
+        Outbox(paths.outbox_path()),
+        paths.analyst_copy_path(),
+        paths.landing_root(),
+        plan_first=not args.send_only,
+        targets=args.target,
+    )
+    return 1 if any(d.failed or d.unknown for d in report.deliveries) else 0
 
 
 if __name__ == "__main__":
