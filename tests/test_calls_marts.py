@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -25,6 +24,7 @@ import pytest
 from chairside.config import Organisation
 from extract.connectors import prepare_landing
 from extract.landing import BatchMeta, LandedRecord, Landing
+from tests.warehouse import rows
 
 pytestmark = pytest.mark.slow
 
@@ -251,13 +251,7 @@ def built(tmp_path_factory) -> Path:
 
 
 def query(root: Path, sql: str) -> list[dict]:
-    con = duckdb.connect(str(root / "warehouse" / "chairside.duckdb"), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+    return rows(root / "warehouse" / "chairside.duckdb", sql)
 
 
 def test_every_call_gets_its_hand_classified_outcome(built):

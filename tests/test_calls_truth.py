@@ -18,12 +18,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
 import polars as pl
 import pytest
 
 from simulators.twilio.records import PhoneSettings
 from simulators.world import WorldSpec
+from tests.warehouse import query, rows
 
 pytestmark = pytest.mark.slow
 
@@ -56,24 +56,6 @@ class Anchor:
 def platform(demo_platform):
     assert demo_platform.returncode == 0, demo_platform.output[-3000:]
     return demo_platform
-
-
-def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
-def rows(warehouse: Path, sql: str) -> list[dict]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 @dataclass

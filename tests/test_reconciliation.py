@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 import yaml
@@ -29,6 +28,7 @@ from simulators.quickbooks.data import DEMO_BOOKS, QuickBooksDataSettings, deriv
 from simulators.quickbooks.discrepancies import SLIP_CODES
 from simulators.world import WorldSpec
 from tests.test_canonical import run_dbt
+from tests.warehouse import query, rows
 
 slow = pytest.mark.slow
 MARTS = "path:models/marts/reconciliation"
@@ -51,24 +51,6 @@ PMS_SIDE = {"pms_payment_without_charge", "pms_amount_mismatch"}
 
 def cents(amount) -> int:
     return round(Decimal(str(amount)) * 100)
-
-
-def query(warehouse: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
-
-
-def rows(warehouse: Path, sql: str) -> list[dict]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        cursor = con.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 # --------------------------------------------------------------------------- the simulators

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import duckdb
 import polars as pl
 import pytest
 
 from chairside.config import load_organisation
 from chairside.paths import REPO_ROOT
+from tests.warehouse import query as read
 from writeback.outbox import Outbox
 
 pytestmark = pytest.mark.slow
@@ -28,8 +28,7 @@ def platform(demo_platform):
 
 
 def query(platform, sql: str) -> list[tuple]:
-    with duckdb.connect(str(platform.warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
+    return read(platform.warehouse, sql)
 
 
 def test_every_online_payment_is_on_the_ledger_exactly_once(platform):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import duckdb
 import httpx
 import pytest
 
@@ -25,7 +24,7 @@ from extract.stripe.connector import CONNECTOR as STRIPE
 from extract.stripe.connector import sync_entity as sync_stripe
 from simulators.quickbooks.data import QuickBooksDataSettings
 from simulators.stripe.data import StripeDataSettings
-from tests.test_canonical import run_dbt
+from tests.test_canonical import query, run_dbt
 from tests.test_quickbooks_extract import CONNECTION as BOOKS
 from tests.test_quickbooks_extract import qbo_connection, serve_quickbooks
 from tests.test_stripe_extract import serve_stripe, stripe_connection
@@ -92,11 +91,6 @@ def build(root) -> None:
 def sync_books(qbo, landing) -> None:
     for entity in QUICKBOOKS.entities:
         sync_quickbooks(qbo_connection(qbo), entity, landing_root=landing, mode="full")
-
-
-def query(root, sql: str) -> list[tuple]:
-    with duckdb.connect(str(root / "warehouse" / "chairside.duckdb"), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def test_written_deposits_balance_and_reconcile_with_their_payouts(tmp_path, monkeypatch):
